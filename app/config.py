@@ -62,8 +62,15 @@ def _url(schemes: tuple[str, ...]) -> Callable[[str], str]:
     return parse
 
 
+def _number(kind: Callable[[str], float | int], raw: str) -> float | int:
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ValueError(f"expected {'an integer' if kind is int else 'a number'}") from None
+
+
 def _port(raw: str) -> int:
-    value = int(raw)
+    value = _number(int, raw)
     if not 0 < value < 65536:
         raise ValueError("expected a port number between 1 and 65535")
     return value
@@ -71,7 +78,7 @@ def _port(raw: str) -> int:
 
 def _positive(kind: Callable[[str], float | int]) -> Callable[[str], float | int]:
     def parse(raw: str) -> float | int:
-        value = kind(raw)
+        value = _number(kind, raw)
         if value <= 0:
             raise ValueError("expected a positive number")
         return value

@@ -222,6 +222,7 @@ class ContributorScore(Model):
     criterion = fields.CharField(max_length=32)
     score = fields.FloatField()
     uncertainty = fields.FloatField()
+    voting_right = fields.FloatField(default=0.0)
 
     class Meta:
         table = "contributor_score"

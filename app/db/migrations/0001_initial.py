@@ -101,6 +101,7 @@ class Migration(migrations.Migration):
                 ('criterion', fields.CharField(max_length=32)),
                 ('score', fields.FloatField()),
                 ('uncertainty', fields.FloatField()),
+                ('voting_right', fields.FloatField(default=0.0)),
             ],
             options={'table': 'contributor_score', 'app': 'models', 'unique_together': (('user', 'video', 'criterion'),), 'pk_attr': 'id'},
             bases=['Model'],

@@ -1,0 +1,167 @@
+"""The ``sunrank`` command line (also ``python -m app``).
+
+Commands stay quick to start: heavy modules (TensorFlow, the web stack) are imported
+inside the command that needs them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from app.config import ConfigError, Settings, load_settings
+
+DEMO_DATASET = Path(__file__).resolve().parent.parent / "data" / "tournesol" / "tiny_tournesol_2024-01"
+log = logging.getLogger("sunrank")
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+async def _migrate(settings: Settings) -> None:
+    from app.db.connection import migrate
+
+    await migrate(settings.db_url)
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    asyncio.run(_migrate(settings))
+    print(f"database is up to date: {_safe_url(settings.db_url)}")
+    return 0
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    if "@" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    return f"{scheme}://{rest.split('@', 1)[1]}"
+
+
+def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    from app.datasets.importer import ImportAborted, import_dataset
+    from app.datasets.reader import DatasetError, read_dataset
+    from app.db.connection import database
+
+    try:
+        dataset = read_dataset(args.path, progress=not args.quiet)
+    except DatasetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for bad in dataset.bad_rows[: args.show_bad]:
+        print(f"bad row: {bad}", file=sys.stderr)
+    if len(dataset.bad_rows) > args.show_bad:
+        print(f"... and {len(dataset.bad_rows) - args.show_bad} more bad rows", file=sys.stderr)
+
+    async def run() -> int:
+        async with database(settings):
+            try:
+                report = await import_dataset(dataset, strict=args.strict, progress=not args.quiet)
+            except ImportAborted as exc:
+                print(f"error: --strict: {exc}", file=sys.stderr)
+                return 1
+        print(f"imported {args.path}: {report.summary()}")
+        return 0
+
+    return asyncio.run(run())
+
+
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    from app.datasets.exporter import export_dataset
+    from app.db.connection import database
+
+    async def run() -> dict[str, int]:
+        async with database(settings):
+            return await export_dataset(args.out)
+
+    counts = asyncio.run(run())
+    print(f"wrote {args.out}: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+    return 0
+
+
+async def _load_demo_if_empty(settings: Settings, path: Path) -> None:
+    from app.datasets.importer import import_dataset
+    from app.datasets.reader import read_dataset
+    from app.db.connection import database
+    from app.db.models import Comparison
+
+    async with database(settings):
+        if await Comparison.exists():
+            return
+        log.info("empty database: loading the demo dataset %s", path)
+        report = await import_dataset(read_dataset(path, progress=True), progress=True)
+        log.info("demo data loaded: %s", report.summary())
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from app.main import create_app
+
+    asyncio.run(_migrate(settings))
+    if args.demo:
+        asyncio.run(_load_demo_if_empty(settings, Path(args.demo_path)))
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=20,
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sunrank",
+        description="Collaborative comparison-based ranking server. "
+        "Settings come from SUNRANK_* environment variables (see README.md).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the HTTP server (migrates the database first)")
+    serve.add_argument("--host", help="bind address (default: SUNRANK_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default: SUNRANK_PORT or 8000)")
+    serve.add_argument(
+        "--demo", action="store_true", help="load the bundled Tournesol sample into an empty database"
+    )
+    serve.add_argument("--demo-path", default=str(DEMO_DATASET), help=argparse.SUPPRESS)
+    serve.set_defaults(func=cmd_serve)
+
+    migrate = sub.add_parser("migrate", help="apply pending database migrations")
+    migrate.set_defaults(func=cmd_migrate)
+
+    imp = sub.add_parser("import-tournesol", help="import a Tournesol public dataset (dir or zip)")
+    imp.add_argument("path", help="dataset directory or .zip")
+    imp.add_argument("--strict", action="store_true", help="abort, writing nothing, on any bad row")
+    imp.add_argument("--quiet", action="store_true", help="no progress bars")
+    imp.add_argument("--show-bad", type=int, default=20, metavar="N",
+                     help="print at most N bad rows (default 20)")
+    imp.set_defaults(func=cmd_import)
+
+    exp = sub.add_parser("export-tournesol", help="write public data as a Tournesol dataset zip")
+    exp.add_argument("out", help="output .zip path")
+    exp.set_defaults(func=cmd_export)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    overrides = {k: v for k in ("host", "port") if (v := getattr(args, k, None)) is not None}
+    try:
+        settings = load_settings(**overrides)
+    except ConfigError as exc:
+        print(f"sunrank: configuration error: {exc}", file=sys.stderr)
+        return 2
+    _setup_logging(settings.log_level)
+    return args.func(args, settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
