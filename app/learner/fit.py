@@ -75,8 +75,10 @@ def newton_fit(
             theta, rho, *args, tf.constant(forcing, f64), tf.constant(hp.fit_max_cg, i32)
         )
         J = float(J_t)
-        gmax = max(float(tf.reduce_max(tf.abs(gt))) if gt.shape[0] else 0.0,
-                   float(tf.reduce_max(tf.abs(gr))) if gr.shape[0] else 0.0)
+        gmax = max(
+            float(tf.reduce_max(tf.abs(gt))) if gt.shape[0] else 0.0,
+            float(tf.reduce_max(tf.abs(gr))) if gr.shape[0] else 0.0,
+        )
         if progress is not None:
             progress(it, J, gmax)
         if gmax <= hp.fit_gtol:

@@ -137,7 +137,11 @@ class Learner:
         su, sv = s["slot_user"].astype(np.int64), s["slot_video"].astype(np.int64)
         self._slot = dict(zip(((((su << _VBITS) | sv) << 4) | sc).tolist(), range(S), strict=True))
         self._item = dict(
-            zip(((s["item_video"].astype(np.int64) << 4) | crit).tolist(), range(n_items), strict=True)
+            zip(
+                ((s["item_video"].astype(np.int64) << 4) | crit).tolist(),
+                range(n_items),
+                strict=True,
+            )
         )
         ra, rb = s["row_a"].astype(np.int64), s["row_b"].astype(np.int64)
         if R:

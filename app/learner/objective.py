@@ -160,7 +160,18 @@ def hvp(theta, rho, vt, vr, ra, rb, r, slot_item, w, hp):
 
 
 @tf.function(
-    input_signature=[_V, _V, _I, _I, _V, _I, _V, _HP, tf.TensorSpec([], DT), tf.TensorSpec([], tf.int32)]
+    input_signature=[
+        _V,
+        _V,
+        _I,
+        _I,
+        _V,
+        _I,
+        _V,
+        _HP,
+        tf.TensorSpec([], DT),
+        tf.TensorSpec([], tf.int32),
+    ]
 )
 def newton_direction(theta, rho, ra, rb, r, slot_item, w, hp, forcing, max_cg):
     """Truncated Newton direction by preconditioned CG (Jacobi preconditioner).
