@@ -14,7 +14,9 @@ from pathlib import Path
 
 from app.config import ConfigError, Settings, load_settings
 
-DEMO_DATASET = Path(__file__).resolve().parent.parent / "data" / "tournesol" / "tiny_tournesol_2024-01"
+DEMO_DATASET = (
+    Path(__file__).resolve().parent.parent / "data" / "tournesol" / "tiny_tournesol_2024-01"
+)
 log = logging.getLogger("sunrank")
 
 
@@ -129,7 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="bind address (default: SUNRANK_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default: SUNRANK_PORT or 8000)")
     serve.add_argument(
-        "--demo", action="store_true", help="load the bundled Tournesol sample into an empty database"
+        "--demo",
+        action="store_true",
+        help="load the bundled Tournesol sample into an empty database",
     )
     serve.add_argument("--demo-path", default=str(DEMO_DATASET), help=argparse.SUPPRESS)
     serve.set_defaults(func=cmd_serve)
@@ -141,8 +145,13 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("path", help="dataset directory or .zip")
     imp.add_argument("--strict", action="store_true", help="abort, writing nothing, on any bad row")
     imp.add_argument("--quiet", action="store_true", help="no progress bars")
-    imp.add_argument("--show-bad", type=int, default=20, metavar="N",
-                     help="print at most N bad rows (default 20)")
+    imp.add_argument(
+        "--show-bad",
+        type=int,
+        default=20,
+        metavar="N",
+        help="print at most N bad rows (default 20)",
+    )
     imp.set_defaults(func=cmd_import)
 
     exp = sub.add_parser("export-tournesol", help="write public data as a Tournesol dataset zip")

@@ -40,8 +40,12 @@ async def test_pairs_are_stored_in_canonical_order_so_reversed_duplicates_are_im
 
 @pytest.mark.parametrize(
     ("criterion", "score", "score_max"),
-    [("largely_recommended", 11, 10), ("largely_recommended", -3, 2),
-     ("largely_recommended", 1, 0), ("funniness", 1, 10)],
+    [
+        ("largely_recommended", 11, 10),
+        ("largely_recommended", -3, 2),
+        ("largely_recommended", 1, 0),
+        ("funniness", 1, 10),
+    ],
 )
 async def test_scores_are_checked(db, criterion, score, score_max):
     user = await User.create(username="alice")
@@ -60,8 +64,9 @@ async def test_one_score_per_criterion(db):
     comparison = await _comparison(user, a, b)
     await ComparisonScore.create(comparison=comparison, criterion="pedagogy", score=2, score_max=2)
     with pytest.raises(IntegrityError):
-        await ComparisonScore.create(comparison=comparison, criterion="pedagogy", score=1,
-                                     score_max=2)
+        await ComparisonScore.create(
+            comparison=comparison, criterion="pedagogy", score=1, score_max=2
+        )
 
 
 async def test_users_videos_and_vouches_are_checked(db):

@@ -18,8 +18,12 @@ async def test_create_update_delete_write_one_event_each(db):
     user, a, b = await _setup()
     _, created = await writes.upsert_comparison(user.id, a.id, b.id, {"pedagogy": (3, 10)})
     assert created.kind == EventKind.COMPARISON_CREATED
-    assert created.payload == {"user": user.id, "video_a": a.id, "video_b": b.id,
-                               "scores": {"pedagogy": [3, 10]}}
+    assert created.payload == {
+        "user": user.id,
+        "video_a": a.id,
+        "video_b": b.id,
+        "scores": {"pedagogy": [3, 10]},
+    }
 
     _, same = await writes.upsert_comparison(user.id, a.id, b.id, {"pedagogy": (3, 10)})
     assert same is None, "an unchanged comparison writes no event"

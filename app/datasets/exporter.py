@@ -42,14 +42,18 @@ def _week_date(moment: datetime) -> str:
 
 async def export_dataset(out: str | Path) -> dict[str, int]:
     """Write the zip atomically; return the number of rows of each CSV."""
-    private = set(
-        await RatingVisibility.filter(is_public=False).values_list("user_id", "video_id")
-    )
+    private = set(await RatingVisibility.filter(is_public=False).values_list("user_id", "video_id"))
     rows = await ComparisonScore.all().values_list(
-        "comparison__user__username", "comparison__user_id",
-        "comparison__video_a_id", "comparison__video_a__youtube_id",
-        "comparison__video_b_id", "comparison__video_b__youtube_id",
-        "criterion", "score", "score_max", "comparison__created_at",
+        "comparison__user__username",
+        "comparison__user_id",
+        "comparison__video_a_id",
+        "comparison__video_a__youtube_id",
+        "comparison__video_b_id",
+        "comparison__video_b__youtube_id",
+        "criterion",
+        "score",
+        "score_max",
+        "comparison__created_at",
     )
     comparisons, contributors = [], set()
     for name, uid, a, a_yt, b, b_yt, crit, score, score_max, created in rows:
@@ -72,8 +76,14 @@ async def export_dataset(out: str | Path) -> dict[str, int]:
     individual = sorted(
         [name, yt, crit, round(score, 4), round(unc, 4), round(vr, 4)]
         for name, uid, vid, yt, crit, score, unc, vr in await ContributorScore.all().values_list(
-            "user__username", "user_id", "video_id", "video__youtube_id", "criterion", "score",
-            "uncertainty", "voting_right",
+            "user__username",
+            "user_id",
+            "video_id",
+            "video__youtube_id",
+            "criterion",
+            "score",
+            "uncertainty",
+            "voting_right",
         )
         if (uid, vid) not in private and name in contributors
     )
@@ -91,18 +101,31 @@ async def export_dataset(out: str | Path) -> dict[str, int]:
     }
     files = {
         "comparisons.csv": _csv(
-            ["public_username", "video_a", "video_b", "criteria", "score", "score_max",
-             "week_date"], comparisons),
+            [
+                "public_username",
+                "video_a",
+                "video_b",
+                "criteria",
+                "score",
+                "score_max",
+                "week_date",
+            ],
+            comparisons,
+        ),
         "users.csv": _csv(["public_username", "trust_score"], users),
         "vouchers.csv": _csv(["by_username", "to_username", "value"], vouchers),
         "individual_criteria_scores.csv": _csv(
             ["public_username", "video", "criteria", "score", "uncertainty", "voting_right"],
-            individual),
+            individual,
+        ),
         "collective_criteria_scores.csv": _csv(
-            ["video", "criteria", "score", "uncertainty"], collective),
+            ["video", "criteria", "score", "uncertainty"], collective
+        ),
         "metadata.json": json.dumps(metadata, indent=2) + "\n",
         "README.txt": resources.files("app.datasets").joinpath("tournesol_README.txt").read_text(),
-        "LICENSE.txt": resources.files("app.datasets").joinpath("tournesol_LICENSE.txt").read_text(),
+        "LICENSE.txt": resources.files("app.datasets")
+        .joinpath("tournesol_LICENSE.txt")
+        .read_text(),
     }
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -71,8 +71,12 @@ async def import_dataset(
         raise ImportAborted(dataset.bad_rows)
     report = ImportReport(bad_rows=list(dataset.bad_rows))
     now = datetime.now(UTC)
-    bar = tqdm(total=len(dataset.comparisons), desc="importing comparisons", unit=" cmp",
-               disable=not progress)
+    bar = tqdm(
+        total=len(dataset.comparisons),
+        desc="importing comparisons",
+        unit=" cmp",
+        disable=not progress,
+    )
     async with in_transaction() as conn:
         events: list[Event] = []
         users = await _import_users(dataset, report, events, conn)
@@ -81,9 +85,18 @@ async def import_dataset(
         existing: dict[tuple[int, int, int], tuple[int, dict]] = {}
         user_ids = list(users.values())
         for chunk in _batches(user_ids, 500):
-            rows = await ComparisonScore.filter(comparison__user_id__in=chunk).using_db(conn).values_list(
-                "comparison_id", "comparison__user_id", "comparison__video_a_id",
-                "comparison__video_b_id", "criterion", "score", "score_max",
+            rows = (
+                await ComparisonScore.filter(comparison__user_id__in=chunk)
+                .using_db(conn)
+                .values_list(
+                    "comparison_id",
+                    "comparison__user_id",
+                    "comparison__video_a_id",
+                    "comparison__video_b_id",
+                    "criterion",
+                    "score",
+                    "score_max",
+                )
             )
             for cid, uid, a, b, crit, score, score_max in rows:
                 existing.setdefault((uid, a, b), (cid, {}))[1][crit] = (score, score_max)
@@ -106,16 +119,20 @@ async def import_dataset(
 
         for chunk in _batches(new):
             await Comparison.bulk_create(
-                [Comparison(user_id=u, video_a_id=a, video_b_id=b, created_at=t, updated_at=t)
-                 for u, a, b, _, t in chunk],
+                [
+                    Comparison(user_id=u, video_a_id=a, video_b_id=b, created_at=t, updated_at=t)
+                    for u, a, b, _, t in chunk
+                ],
                 using_db=conn,
             )
         ids = {}
         if new:
             for chunk in _batches(user_ids, 500):
-                for cid, u, a, b in await Comparison.filter(user_id__in=chunk).using_db(
-                    conn
-                ).values_list("id", "user_id", "video_a_id", "video_b_id"):
+                for cid, u, a, b in (
+                    await Comparison.filter(user_id__in=chunk)
+                    .using_db(conn)
+                    .values_list("id", "user_id", "video_a_id", "video_b_id")
+                ):
                     ids[(u, a, b)] = cid
         if updated:
             for chunk in _batches([cid for cid, *_ in updated], 500):
@@ -125,16 +142,26 @@ async def import_dataset(
         scores_to_write: list[ComparisonScore] = []
         for u, a, b, scores, _ in new:
             cid = ids[(u, a, b)]
-            scores_to_write += [ComparisonScore(comparison_id=cid, criterion=c, score=s, score_max=m)
-                                for c, (s, m) in scores.items()]
-            events.append(Event(kind=EventKind.COMPARISON_CREATED,
-                                payload=comparison_payload(u, a, b, scores)))
+            scores_to_write += [
+                ComparisonScore(comparison_id=cid, criterion=c, score=s, score_max=m)
+                for c, (s, m) in scores.items()
+            ]
+            events.append(
+                Event(
+                    kind=EventKind.COMPARISON_CREATED, payload=comparison_payload(u, a, b, scores)
+                )
+            )
             report.comparisons_created += 1
         for cid, u, a, b, scores in updated:
-            scores_to_write += [ComparisonScore(comparison_id=cid, criterion=c, score=s, score_max=m)
-                                for c, (s, m) in scores.items()]
-            events.append(Event(kind=EventKind.COMPARISON_UPDATED,
-                                payload=comparison_payload(u, a, b, scores)))
+            scores_to_write += [
+                ComparisonScore(comparison_id=cid, criterion=c, score=s, score_max=m)
+                for c, (s, m) in scores.items()
+            ]
+            events.append(
+                Event(
+                    kind=EventKind.COMPARISON_UPDATED, payload=comparison_payload(u, a, b, scores)
+                )
+            )
             report.comparisons_updated += 1
         for chunk in _batches(scores_to_write):
             await ComparisonScore.bulk_create(chunk, using_db=conn)
@@ -150,28 +177,40 @@ async def import_dataset(
     return report
 
 
-async def _import_users(dataset: Dataset, report: ImportReport, events: list, conn) -> dict[str, int]:
+async def _import_users(
+    dataset: Dataset, report: ImportReport, events: list, conn
+) -> dict[str, int]:
     names = sorted(dataset.usernames)
     found = {u.username: u for u in await User.filter(username__in=names).using_db(conn)}
     missing = [n for n in names if n not in found]
     await User.bulk_create(
         # The dataset's trust_score is a computed trust: it seeds both pretrust (the
         # input of trust propagation) and trust (shown until the learner recomputes it).
-        [User(username=n, pretrust=dataset.trust.get(n, 0.0), trust=dataset.trust.get(n, 0.0))
-         for n in missing],
+        [
+            User(username=n, pretrust=dataset.trust.get(n, 0.0), trust=dataset.trust.get(n, 0.0))
+            for n in missing
+        ],
         using_db=conn,
     )
     report.users_created = len(missing)
     ids = dict(await User.filter(username__in=names).using_db(conn).values_list("username", "id"))
     for name in missing:
         if dataset.trust.get(name, 0.0) > 0:
-            events.append(Event(kind=EventKind.PRETRUST_CHANGED,
-                                payload={"user": ids[name], "pretrust": dataset.trust[name]}))
+            events.append(
+                Event(
+                    kind=EventKind.PRETRUST_CHANGED,
+                    payload={"user": ids[name], "pretrust": dataset.trust[name]},
+                )
+            )
     for name, user in found.items():
         if name in dataset.trust and user.pretrust != dataset.trust[name]:
             await User.filter(id=user.id).using_db(conn).update(pretrust=dataset.trust[name])
-            events.append(Event(kind=EventKind.PRETRUST_CHANGED,
-                                payload={"user": user.id, "pretrust": dataset.trust[name]}))
+            events.append(
+                Event(
+                    kind=EventKind.PRETRUST_CHANGED,
+                    payload={"user": user.id, "pretrust": dataset.trust[name]},
+                )
+            )
             report.users_updated += 1
     return ids
 
@@ -180,14 +219,16 @@ async def _import_videos(dataset: Dataset, report: ImportReport, conn) -> dict[s
     wanted = sorted(dataset.youtube_ids)
     ids: dict[str, int] = {}
     for chunk in _batches(wanted, 500):
-        ids.update(await Video.filter(youtube_id__in=chunk).using_db(conn).values_list(
-            "youtube_id", "id"))
+        ids.update(
+            await Video.filter(youtube_id__in=chunk).using_db(conn).values_list("youtube_id", "id")
+        )
     missing = [v for v in wanted if v not in ids]
     for chunk in _batches(missing):
         await Video.bulk_create([Video(youtube_id=v) for v in chunk], using_db=conn)
     for chunk in _batches(missing, 500):
-        ids.update(await Video.filter(youtube_id__in=chunk).using_db(conn).values_list(
-            "youtube_id", "id"))
+        ids.update(
+            await Video.filter(youtube_id__in=chunk).using_db(conn).values_list("youtube_id", "id")
+        )
     report.videos_created = len(missing)
     return ids
 
@@ -206,7 +247,11 @@ async def _import_vouches(
             continue
         existing.add(pair)
         new.append(Vouch(voucher_id=pair[0], vouchee_id=pair[1]))
-        events.append(Event(kind=EventKind.VOUCH_CHANGED,
-                            payload={"voucher": pair[0], "vouchee": pair[1], "active": True}))
+        events.append(
+            Event(
+                kind=EventKind.VOUCH_CHANGED,
+                payload={"voucher": pair[0], "vouchee": pair[1], "active": True},
+            )
+        )
     await Vouch.bulk_create(new, using_db=conn)
     report.vouches_created = len(new)

@@ -96,11 +96,13 @@ class _Source:
         if entry is None:
             return None
         if self._zip is None:
-            return open(entry, encoding="utf-8", newline="")  # noqa: SIM115
+            return open(entry, encoding="utf-8", newline="")
         return io.TextIOWrapper(self._zip.open(str(entry)), encoding="utf-8", newline="")
 
 
-def _rows(stream: io.TextIOBase, name: str, required: tuple[str, ...]) -> Iterator[tuple[int, dict]]:
+def _rows(
+    stream: io.TextIOBase, name: str, required: tuple[str, ...]
+) -> Iterator[tuple[int, dict]]:
     reader = csv.DictReader(stream, restkey="__extra__")
     header = reader.fieldnames or []
     missing = [c for c in required if c not in header]
@@ -109,8 +111,13 @@ def _rows(stream: io.TextIOBase, name: str, required: tuple[str, ...]) -> Iterat
     for row in reader:
         line = reader.line_num
         if "__extra__" in row:
-            yield line, {"__bad__": f"{len(header) + len(row['__extra__'])} fields, expected "
-                         f"{len(header)}"}
+            yield (
+                line,
+                {
+                    "__bad__": f"{len(header) + len(row['__extra__'])} fields, expected "
+                    f"{len(header)}"
+                },
+            )
         elif any(v is None for v in row.values()):
             present = sum(v is not None for v in row.values())
             yield line, {"__bad__": f"truncated line: {present} of {len(header)} fields"}

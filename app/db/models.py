@@ -15,7 +15,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from tortoise import fields
-from tortoise.migrations.constraints import CheckConstraint, UniqueConstraint
+from tortoise.migrations.constraints import CheckConstraint
 from tortoise.models import Model
 
 from app.criteria import CRITERION_NAMES
@@ -58,9 +58,7 @@ class Vouch(Model):
     class Meta:
         table = "vouch"
         unique_together = (("voucher", "vouchee"),)
-        constraints = (
-            CheckConstraint(check="voucher_id <> vouchee_id", name="vouch_not_self"),
-        )
+        constraints = (CheckConstraint(check="voucher_id <> vouchee_id", name="vouch_not_self"),)
 
 
 class ApiToken(Model):

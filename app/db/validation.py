@@ -52,8 +52,9 @@ def criterion(value: str, field: str = "criterion") -> str:
 
 def score(value: int, score_max: int, field: str = "score") -> tuple[int, int]:
     if isinstance(score_max, bool) or not isinstance(score_max, int) or score_max <= 0:
-        raise InvalidInput("scoreMax", f"score_max must be a positive integer, got {score_max!r}",
-                           "BAD_SCORE_MAX")
+        raise InvalidInput(
+            "scoreMax", f"score_max must be a positive integer, got {score_max!r}", "BAD_SCORE_MAX"
+        )
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidInput(field, f"score must be an integer, got {value!r}", "BAD_SCORE")
     if abs(value) > score_max:

@@ -27,7 +27,9 @@ from app.db.models import (
 Scores = Mapping[str, tuple[int, int]]  # criterion -> (score, score_max)
 
 
-def canonical(video_a: int, video_b: int, scores: Scores) -> tuple[int, int, dict[str, tuple[int, int]]]:
+def canonical(
+    video_a: int, video_b: int, scores: Scores
+) -> tuple[int, int, dict[str, tuple[int, int]]]:
     """Orient a pair as stored (``video_a < video_b``), negating scores if flipped."""
     if video_a < video_b:
         return video_a, video_b, dict(scores)
@@ -63,7 +65,11 @@ async def upsert_comparison(
         if comparison is None:
             kind = EventKind.COMPARISON_CREATED
             comparison = await Comparison.create(
-                user_id=user_id, video_a_id=lo, video_b_id=hi, created_at=now, updated_at=now,
+                user_id=user_id,
+                video_a_id=lo,
+                video_b_id=hi,
+                created_at=now,
+                updated_at=now,
                 using_db=conn,
             )
         else:
@@ -93,9 +99,11 @@ async def upsert_comparison(
 async def delete_comparison(user_id: int, video_a: int, video_b: int) -> Event | None:
     lo, hi = sorted((video_a, video_b))
     async with in_transaction() as conn:
-        deleted = await Comparison.filter(user_id=user_id, video_a_id=lo, video_b_id=hi).using_db(
-            conn
-        ).delete()
+        deleted = (
+            await Comparison.filter(user_id=user_id, video_a_id=lo, video_b_id=hi)
+            .using_db(conn)
+            .delete()
+        )
         if not deleted:
             return None
         return await Event.create(
@@ -107,8 +115,11 @@ async def delete_comparison(user_id: int, video_a: int, video_b: int) -> Event |
 
 async def set_pretrust(user_id: int, pretrust: float) -> Event | None:
     async with in_transaction() as conn:
-        updated = await User.filter(id=user_id).exclude(pretrust=pretrust).using_db(conn).update(
-            pretrust=pretrust
+        updated = (
+            await User.filter(id=user_id)
+            .exclude(pretrust=pretrust)
+            .using_db(conn)
+            .update(pretrust=pretrust)
         )
         if not updated:
             return None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import strawberry
 from strawberry.extensions import (
     MaxAliasesLimiter,
@@ -18,7 +20,10 @@ MAX_TOKENS = 2000
 MAX_ALIASES = 20
 
 
+@functools.cache
 def build_schema() -> strawberry.Schema:
+    """The schema, built once per process (strawberry's relay ``node`` field cannot be
+    converted twice)."""
     return strawberry.Schema(
         query=Query,
         extensions=[

@@ -6,7 +6,14 @@ import strawberry
 from strawberry import relay
 
 from app.resolvers import videos
-from app.schema.types import ALL_CRITERIA, CriterionType, PageInfo, Video, VideoConnection, VideoEdge
+from app.schema.types import (
+    ALL_CRITERIA,
+    CriterionType,
+    PageInfo,
+    Video,
+    VideoConnection,
+    VideoEdge,
+)
 
 
 @strawberry.type
