@@ -259,10 +259,7 @@ class Learner:
     def _refresh_weights(self, items) -> None:
         """Voting rights and pull weights of every slot of ``items`` (None: all)."""
         hp = self.hp
-        if items is None:
-            sl = np.arange(self.slots.n)
-        else:
-            sl = self._item_slots.get_many(items)
+        sl = np.arange(self.slots.n) if items is None else self._item_slots.get_many(items)
         if len(sl) == 0:
             return
         n = self.slots.cnt[sl]
@@ -347,28 +344,31 @@ class Learner:
         """Exact-Newton re-solve of θ[block] and ρ[items], everything else fixed."""
         block = np.unique(np.asarray(block, np.int64))
         items = np.unique(np.asarray(items, np.int64))
-        B, K = len(block), len(items)
         sv = self.solver
         sv.ensure_capacity(self.slots.n, self.items.n)
-        rows = np.unique(self._slot_rows.get_many(block)) if B else np.zeros(0, np.int64)
-        rows = rows[self.rows.active[rows]]
-        ga, gb = self.rows.a[rows], self.rows.b[rows]
-        la, lb = _lookup(block, ga, B), _lookup(block, gb, B)
         # pull terms: every live slot of a free item, and every block slot
         ps = self._item_slots.get_many(items)
         ps = ps[self.slots.w[ps] > 0]
-        ps = np.unique(np.r_[ps, block]).astype(np.int64)
-        gi = self.slots.item[ps]
-        ls, li = _lookup(block, ps, B), _lookup(items, gi, K)
-        x, y, dx, dy = sv.solve(
-            block.astype(np.int32), items.astype(np.int32),
-            la, lb, ga, gb, self.rows.r[rows],
-            ls, ps.astype(np.int32), li, gi, self.slots.w[ps], self._hp_array(),
+        if len(block) == 0:
+            ps = np.unique(ps)
+            y, py = sv.items_only(
+                items, ps, self.slots.item[ps], self.slots.w[ps], self._hp_array()
+            )
+            self.items.rho[items] = y
+            self.items.prec[items] = py
+            return
+        ps = np.unique(np.r_[ps, block])
+        rows = np.unique(self._slot_rows.get_many(block))
+        rows = rows[self.rows.active[rows]]
+        out, prec = sv.block(
+            block, items, self.rows.a[rows], self.rows.b[rows], self.rows.r[rows],
+            ps, self.slots.item[ps], self.slots.w[ps], self._hp_array(),
         )  # fmt: skip
-        self.slots.theta[block] = x.numpy()
-        self.slots.prec[block] = dx.numpy()
-        self.items.rho[items] = y.numpy()
-        self.items.prec[items] = dy.numpy()
+        B = len(block)
+        self.slots.theta[block] = out[:B]
+        self.slots.prec[block] = prec[:B]
+        self.items.rho[items] = out[B:]
+        self.items.prec[items] = prec[B:]
 
     def _neighbourhood(self, primary: list[int]) -> list[int]:
         """The primary slots and their neighbours in the same contributor's comparisons."""
@@ -466,9 +466,11 @@ class Learner:
             items += [self._item[(a << 4) | c], self._item[(b << 4) | c]]
             block += self._neighbourhood([int(self.rows.a[row]), int(self.rows.b[row])])
         self._refresh_weights(items)
-        self._solve_local(np.array(block), np.array(items))
-        vid = self.videos.id
-        return Changed({(c, int(vid[v])) for c, _ in touched for v in (a, b)}, user)
+        block = np.array(block, np.int64)
+        # neighbours' θ move too, so their items' ρ are re-solved with them
+        free = np.unique(np.r_[items, self.slots.item[block]])
+        self._solve_local(block, free)
+        return Changed(self._item_names(free), user)
 
     def set_pretrust(self, user: int, value: float) -> Changed:
         u = self._user(user)

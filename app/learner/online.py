@@ -1,52 +1,60 @@
-"""Online update: a local Newton solve of J in one ``tf.function`` call.
+"""Online update: local Newton solves of J, each one ``tf.function`` call.
 
-The local problem fixes every θ and ρ except
+The local problem fixes every θ and ρ except N = B + K free variables: a block of
+B slots (the submitter's slots for the two videos and their neighbours in that
+submitter's comparisons) and K items (the affected (criterion, video) pairs, whose
+ρ is re-solved over all of its slots).
 
-* a block of B slots (the submitter's slots for the two videos, and their
-  neighbours in that submitter's comparisons), and
-* K items (the affected (criterion, video) pairs), whose ρ is re-solved over all
-  of its slots.
+The host describes only the terms of J that touch a free variable, with indices
+into one local vector ``z = [x_free (N), fixed values (F)]``:
 
-Inputs describe only the terms of J that touch a free variable:
+* rows (R): comparisons incident to a block slot (endpoints ``ia``, ``ib``);
+* pulls (P): the (slot, item) pull terms with a free slot or a free item
+  (``is_``, ``ii``), with weight ``pw``;
+* the priors of the free variables (1/σ² for θ, ν for ρ).
 
-* rows (R): comparisons incident to a block slot; each endpoint is a local block
-  index in [0, B) or B for "fixed" (then its global slot index gives the value);
-* pulls (P): (slot, item) pull terms with a free slot or a free item, same
-  encoding (local item index in [0, K) or K for fixed);
-* the priors of the free variables.
+``solve_block`` runs ``steps`` exact Newton steps on the dense N×N Hessian (N is
+small: at most ``online_max_block`` slots per criterion plus 2 items per criterion)
+and takes the best step of a fixed ladder of lengths (a vectorised line search;
+α = 0 is on the ladder, so the local objective never increases). ``solve_items``
+is the ρ-only variant for trust and voting-right changes: K independent 1-D Newton
+problems, any K.
 
-Each step forms the dense B×B Hessian of the block, eliminates the diagonal ρ
-part exactly (Schur complement: S = H_θθ − H_θρ·D⁻¹·H_ρθ), so the step is the
-exact joint Newton step, then picks the best of a fixed ladder of step lengths
-(a vectorised line search; α = 0 is on the ladder, so J never increases).
-
-All inputs have shape-relaxed signatures ([None]), so the function is traced once
-per pair of variables; the variables are replaced (and the function re-traced)
-only when capacity doubles. ``OnlineSolver.traces`` counts traces for tests.
+Inputs are packed in one int32 and one float64 vector with a size header, and the
+functions are called through their concrete function: per-call Python overhead
+is then two tensor conversions. Signatures are shape-relaxed, so each function
+traces once per pair of variables; the variables are replaced (and both functions
+re-traced) only when their capacity doubles. ``OnlineSolver.traces`` counts traces.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 from app.learner.objective import DT, d2phi, dphi, huber, phi
 
 _ALPHAS = (1.0, 0.5, 0.25, 0.125, 0.0625, 0.015625, 0.0)
-_I = tf.TensorSpec([None], tf.int32)
-_V = tf.TensorSpec([None], DT)
+_SIG = [tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], DT)]
+
+
+def _grow(var: tf.Variable, n: int, name: str) -> tf.Variable:
+    cap = int(var.shape[0])
+    while cap < n:
+        cap *= 2
+    return tf.Variable(tf.concat([var, tf.zeros([cap - int(var.shape[0])], DT)], 0), name=name)
 
 
 class OnlineSolver:
-    """Owns the θ and ρ variables and the compiled local solve."""
+    """Owns the θ and ρ variables and the compiled local solves."""
 
     def __init__(self, capacity_slots: int, capacity_items: int, steps: int):
         self.steps = int(steps)
         self.traces = 0
-        self.theta = tf.Variable(tf.zeros([max(1, capacity_slots)], DT), name="theta")
-        self.rho = tf.Variable(tf.zeros([max(1, capacity_items)], DT), name="rho")
+        self.theta = tf.Variable(tf.zeros([max(16, capacity_slots)], DT), name="theta")
+        self.rho = tf.Variable(tf.zeros([max(16, capacity_items)], DT), name="rho")
         self._build()
 
-    # -- capacity -------------------------------------------------------------
     @property
     def capacity_slots(self) -> int:
         return int(self.theta.shape[0])
@@ -59,30 +67,18 @@ class OnlineSolver:
         """Grow the variables by doubling; returns True when they were replaced."""
         grew = False
         if n_slots > self.capacity_slots:
-            cap = self.capacity_slots
-            while cap < n_slots:
-                cap *= 2
-            self.theta = tf.Variable(
-                tf.concat([self.theta, tf.zeros([cap - self.capacity_slots], DT)], 0),
-                name="theta",
-            )
+            self.theta = _grow(self.theta, n_slots, "theta")
             grew = True
         if n_items > self.capacity_items:
-            cap = self.capacity_items
-            while cap < n_items:
-                cap *= 2
-            self.rho = tf.Variable(
-                tf.concat([self.rho, tf.zeros([cap - self.capacity_items], DT)], 0), name="rho"
-            )
+            self.rho = _grow(self.rho, n_items, "rho")
             grew = True
         if grew:
             self._build()
         return grew
 
-    def assign(self, theta, rho) -> None:
+    def assign(self, theta: np.ndarray, rho: np.ndarray) -> None:
         """Write full-length arrays (padded to capacity with zeros)."""
-        import numpy as np
-
+        self.ensure_capacity(len(theta), len(rho))
         t = np.zeros(self.capacity_slots)
         t[: len(theta)] = theta
         r = np.zeros(self.capacity_items)
@@ -90,89 +86,144 @@ class OnlineSolver:
         self.theta.assign(t)
         self.rho.assign(r)
 
-    # -- the compiled local solve --------------------------------------------------
+    # ------------------------------------------------------------------ host side
+    def block(self, blk, items, ga, gb, r, ps, pi, pw, hp) -> tuple[np.ndarray, np.ndarray]:
+        """Re-solve θ[blk] and ρ[items] (sorted unique global indices).
+
+        rows: global slot endpoints ``ga``/``gb`` and ``r``; pulls: global slot
+        ``ps``, global item ``pi``, weight ``pw``. Returns (new values, Laplace
+        precisions), both ordered as ``[blk, items]``.
+        """
+        B, K = len(blk), len(items)
+        N = B + K
+        # fixed endpoints get indices after the free ones
+        fs = np.setdiff1d(np.r_[ga, gb, ps], blk, assume_unique=False)
+        fi = np.setdiff1d(pi, items)
+        F1 = len(fs)
+
+        def slot_idx(g):
+            pos = np.searchsorted(blk, g)
+            pos = np.minimum(pos, max(B - 1, 0))
+            free = (blk[pos] == g) if B else np.zeros(len(g), bool)
+            return np.where(free, pos, N + np.searchsorted(fs, g))
+
+        def item_idx(g):
+            pos = np.minimum(np.searchsorted(items, g), max(K - 1, 0))
+            free = (items[pos] == g) if K else np.zeros(len(g), bool)
+            return np.where(free, B + pos, N + F1 + np.searchsorted(fi, g))
+
+        ia, ib, is_, ii = slot_idx(ga), slot_idx(gb), slot_idx(ps), item_idx(pi)
+        head = [B, K, len(fs), len(fi), len(ga), len(ps)]
+        ints = np.concatenate([head, blk, items, fs, fi, ia, ib, is_, ii]).astype(np.int32)
+        floats = np.concatenate([r, pw, hp]).astype(np.float64)
+        out = self._block(tf.constant(ints), tf.constant(floats)).numpy()
+        return out[:N], out[N:]
+
+    def items_only(self, items, ps, pi, pw, hp) -> tuple[np.ndarray, np.ndarray]:
+        """Re-solve ρ[items] over the pull terms (ps, pi, pw); θ fixed."""
+        K = len(items)
+        ii = np.searchsorted(items, pi)
+        ints = np.concatenate([[K, len(ps)], items, ps, ii]).astype(np.int32)
+        floats = np.concatenate([pw, hp]).astype(np.float64)
+        out = self._items(tf.constant(ints), tf.constant(floats)).numpy()
+        return out[:K], out[K:]
+
+    # ------------------------------------------------------------------ graphs
     def _build(self) -> None:
         theta_var, rho_var, steps = self.theta, self.rho, self.steps
+        alphas = tf.constant(_ALPHAS, DT)
 
-        @tf.function(input_signature=[_I, _I, _I, _I, _I, _I, _V, _I, _I, _I, _I, _V, _V])
-        def solve(blk, items, la, lb, ga, gb, r, ls, gs, li, gi, pw, hp):
+        @tf.function(input_signature=_SIG)
+        def solve_block(ints, floats):
             self.traces += 1  # Python side effect: runs only while tracing
+            B, K, F1, F2, R, P = (ints[i] for i in range(6))
+            N = B + K
+            blk, items, fs, fi, ia, ib, is_, ii = tf.split(
+                ints[6:], tf.stack([B, K, F1, F2, R, R, P, P])
+            )
+            r, pw, hp = tf.split(floats, tf.stack([R, P, 4]))
             lam, nu, delta, sigma = hp[0], hp[1], hp[2], hp[3]
-            inv_s2 = 1.0 / (sigma * sigma)
-            B, K = tf.shape(blk)[0], tf.shape(items)[0]
-            x = tf.gather(theta_var, blk)
-            y = tf.gather(rho_var, items)
-            fa, fb = tf.gather(theta_var, ga), tf.gather(theta_var, gb)
-            fs, fi = tf.gather(theta_var, gs), tf.gather(rho_var, gi)
-            ma, mb = la < B, lb < B  # endpoint is free
-            ms, mi = ls < B, li < K
-            alphas = tf.constant(_ALPHAS, DT)
+            q = tf.concat([tf.fill([B], 1.0 / (sigma * sigma)), tf.fill([K], nu)], 0)
+            fixed = tf.concat([tf.gather(theta_var, fs), tf.gather(rho_var, fi)], 0)
+            x = tf.concat([tf.gather(theta_var, blk), tf.gather(rho_var, items)], 0)
+            # clamped indices: every fixed endpoint → the dummy row/column N
+            ca, cb, cs, ci = (tf.minimum(v, N) for v in (ia, ib, is_, ii))
+            seg = tf.concat([ca, cb, cs, ci], 0)
+            hidx = tf.stack(
+                [tf.concat([ca, cb, ca, cb, cs, ci, cs, ci], 0),
+                 tf.concat([ca, cb, cb, ca, cs, ci, ci, cs], 0)], 1,
+            )  # fmt: skip
+            lpw = lam * pw
 
-            def pick(v, loc, mask, fixed):
-                # v: [..., n] free values; append a dummy so index n is valid
-                vx = tf.concat([v, tf.zeros(tf.concat([tf.shape(v)[:-1], [1]], 0), DT)], -1)
-                return tf.where(mask, tf.gather(vx, loc, axis=-1), fixed)
+            def derivs(x):
+                z = tf.concat([x, fixed], 0)
+                d = tf.gather(z, ib) - tf.gather(z, ia)
+                e = tf.gather(z, is_) - tf.gather(z, ii)
+                return d, e
 
-            def local_value(X, Y):  # X [A, B], Y [A, K] → [A]
-                d = pick(X, lb, mb, fb) - pick(X, la, ma, fa)
-                e = pick(X, ls, ms, fs) - pick(Y, li, mi, fi)
+            def value(X):  # X: [A, N] → [A]
+                Z = tf.concat([X, tf.broadcast_to(fixed, [tf.shape(X)[0], F1 + F2])], 1)
+                d = tf.gather(Z, ib, axis=1) - tf.gather(Z, ia, axis=1)
+                e = tf.gather(Z, is_, axis=1) - tf.gather(Z, ii, axis=1)
                 h, _, _ = huber(e, delta)
                 return (
-                    tf.reduce_sum(phi(d) - r * d, -1)
-                    + lam * tf.reduce_sum(pw * h, -1)
-                    + 0.5 * inv_s2 * tf.reduce_sum(X * X, -1)
-                    + 0.5 * nu * tf.reduce_sum(Y * Y, -1)
+                    tf.reduce_sum(phi(d) - r * d, 1)
+                    + tf.reduce_sum(lpw * h, 1)
+                    + 0.5 * tf.reduce_sum(q * X * X, 1)
                 )
 
-            Bp, Kp = B + 1, K + 1
             for _ in range(steps):
-                d = pick(x, lb, mb, fb) - pick(x, la, ma, fa)
-                e = pick(x, ls, ms, fs) - pick(y, li, mi, fi)
+                d, e = derivs(x)
                 gd, c = dphi(d) - r, d2phi(d)
                 _, dh, d2h = huber(e, delta)
-                gp, hp_ = lam * pw * dh, lam * pw * d2h
-                # gradient (index B / K collects the terms of fixed endpoints)
-                gx = (
-                    tf.math.unsorted_segment_sum(gd, lb, Bp)
-                    - tf.math.unsorted_segment_sum(gd, la, Bp)
-                    + tf.math.unsorted_segment_sum(gp, ls, Bp)
-                )[:B] + inv_s2 * x
-                gy = nu * y - tf.math.unsorted_segment_sum(gp, li, Kp)[:K]
-                # dense block Hessian; pairs touching the dummy index B are dropped
-                idx = tf.stack(
-                    [tf.concat([la, lb, la, lb, ls], 0), tf.concat([la, lb, lb, la, ls], 0)], 1
-                )
-                val = tf.concat([c, c, -c, -c, hp_], 0)
-                H = tf.scatter_nd(idx, val, tf.stack([Bp, Bp]))[:B, :B]
-                H = H + inv_s2 * tf.eye(B, dtype=DT)
-                M = tf.scatter_nd(tf.stack([ls, li], 1), -hp_, tf.stack([Bp, Kp]))[:B, :K]
-                D = nu + tf.math.unsorted_segment_sum(hp_, li, Kp)[:K]
-                MD = M / D
-                S = H - tf.matmul(MD, M, transpose_b=True)
-                rhs = -gx + tf.linalg.matvec(MD, gy)
-                dx = tf.linalg.solve(S, rhs[:, None])[:, 0]
-                dy = (-gy - tf.linalg.matvec(M, dx, transpose_a=True)) / D
-                vals = local_value(
-                    x[None, :] + alphas[:, None] * dx[None, :],
-                    y[None, :] + alphas[:, None] * dy[None, :],
-                )
-                best = tf.argmin(vals)
-                x = x + alphas[best] * dx
-                y = y + alphas[best] * dy
-            # Laplace precision at the new point: exact for the free variables
-            d = pick(x, lb, mb, fb) - pick(x, la, ma, fa)
-            e = pick(x, ls, ms, fs) - pick(y, li, mi, fi)
-            c = d2phi(d)
+                gp, hh = lpw * dh, lpw * d2h
+                g = tf.math.unsorted_segment_sum(tf.concat([-gd, gd, gp, -gp], 0), seg, N + 1)
+                g = g[:N] + q * x
+                hv = tf.concat([c, c, -c, -c, hh, hh, -hh, -hh], 0)
+                H = tf.scatter_nd(hidx, hv, tf.stack([N + 1, N + 1]))[:N, :N]
+                H = H + tf.linalg.diag(q)
+                dx = tf.linalg.cholesky_solve(tf.linalg.cholesky(H), -g[:, None])[:, 0]
+                vals = value(x[None, :] + alphas[:, None] * dx[None, :])
+                x = x + alphas[tf.argmin(vals)] * dx
+            d, e = derivs(x)
             _, _, d2h = huber(e, delta)
-            hp_ = lam * pw * d2h
-            diag_x = (
-                tf.math.unsorted_segment_sum(c, la, Bp)
-                + tf.math.unsorted_segment_sum(c, lb, Bp)
-                + tf.math.unsorted_segment_sum(hp_, ls, Bp)
-            )[:B] + inv_s2
-            diag_y = nu + tf.math.unsorted_segment_sum(hp_, li, Kp)[:K]
-            theta_var.scatter_nd_update(blk[:, None], x)
-            rho_var.scatter_nd_update(items[:, None], y)
-            return x, y, diag_x, diag_y
+            cc = d2phi(d)
+            hh = lpw * d2h
+            prec = tf.math.unsorted_segment_sum(tf.concat([cc, cc, hh, hh], 0), seg, N + 1)
+            prec = prec[:N] + q
+            theta_var.scatter_nd_update(blk[:, None], x[:B])
+            rho_var.scatter_nd_update(items[:, None], x[B:])
+            return tf.concat([x, prec], 0)
 
-        self.solve = solve
+        @tf.function(input_signature=_SIG)
+        def solve_items(ints, floats):
+            self.traces += 1
+            K, P = ints[0], ints[1]
+            items, ps, ii = tf.split(ints[2:], tf.stack([K, P, P]))
+            pw, hp = tf.split(floats, tf.stack([P, 4]))
+            lam, nu, delta = hp[0], hp[1], hp[2]
+            lpw = lam * pw
+            t = tf.gather(theta_var, ps)
+            y = tf.gather(rho_var, items)
+            for _ in range(steps + 2):
+                e = t - tf.gather(y, ii)
+                _, dh, d2h = huber(e, delta)
+                g = nu * y - tf.math.unsorted_segment_sum(lpw * dh, ii, K)
+                h = nu + tf.math.unsorted_segment_sum(lpw * d2h, ii, K)
+                dy = -g / h
+                Y = y[None, :] + alphas[:, None] * dy[None, :]  # [A, K]
+                hub, _, _ = huber(t[None, :] - tf.gather(Y, ii, axis=1), delta)
+                per = (
+                    tf.transpose(tf.math.unsorted_segment_sum(tf.transpose(lpw * hub), ii, K))
+                    + 0.5 * nu * Y * Y
+                )  # [A, K]
+                best = tf.argmin(per, 0)
+                y = y + tf.gather(alphas, best) * dy
+            e = t - tf.gather(y, ii)
+            _, _, d2h = huber(e, delta)
+            prec = nu + tf.math.unsorted_segment_sum(lpw * d2h, ii, K)
+            rho_var.scatter_nd_update(items[:, None], y)
+            return tf.concat([y, prec], 0)
+
+        self._block = solve_block.get_concrete_function()
+        self._items = solve_items.get_concrete_function()
