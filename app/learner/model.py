@@ -371,9 +371,21 @@ class Learner:
         self.items.prec[items] = prec[B:]
 
     def _neighbourhood(self, primary: list[int]) -> list[int]:
-        """The primary slots and their neighbours in the same contributor's comparisons."""
-        out = dict.fromkeys(primary)
+        """The block of an event on ``primary`` (two slots of one contributor, one criterion).
+
+        All of the contributor's live slots on that criterion when they fit in
+        ``online_max_block`` (then θ's only drift is through ρ), else the primary
+        slots and their direct neighbours in the contributor's comparisons, capped.
+        """
         cap = max(self.hp.online_max_block, len(primary))
+        s0 = primary[0]
+        mine = self._user_slots.get(int(self.slots.user[s0]))
+        if len(mine) <= 4 * cap:
+            crit = self.items.crit[self.slots.item[mine]]
+            mine = mine[(crit == self.items.crit[self.slots.item[s0]]) & (self.slots.cnt[mine] > 0)]
+            if len(mine) <= cap:
+                return list(dict.fromkeys([*primary, *mine.tolist()]))
+        out = dict.fromkeys(primary)
         for s in primary:
             rows = self._slot_rows.get(s)
             rows = rows[self.rows.active[rows]]

@@ -37,3 +37,8 @@ def small():
 def small_trusted():
     # every user fully trusted: voting rights are all 1 (m_v = 1 never binds)
     return {u: 1.0 for u in range(1, 9)}
+
+
+@pytest.fixture(scope="session")
+def make_cmp():
+    return make_comparisons
