@@ -116,7 +116,7 @@ class OnlineSolver:
         head = [B, K, len(fs), len(fi), len(ga), len(ps)]
         ints = np.concatenate([head, blk, items, fs, fi, ia, ib, is_, ii]).astype(np.int32)
         floats = np.concatenate([r, pw, hp]).astype(np.float64)
-        out = self._block(tf.constant(ints), tf.constant(floats)).numpy()
+        out = self._call("block", ints, floats)
         return out[:N], out[N:]
 
     def items_only(self, items, ps, pi, pw, hp) -> tuple[np.ndarray, np.ndarray]:
@@ -125,7 +125,7 @@ class OnlineSolver:
         ii = np.searchsorted(items, pi)
         ints = np.concatenate([[K, len(ps)], items, ps, ii]).astype(np.int32)
         floats = np.concatenate([pw, hp]).astype(np.float64)
-        out = self._items(tf.constant(ints), tf.constant(floats)).numpy()
+        out = self._call("items", ints, floats)
         return out[:K], out[K:]
 
     # ------------------------------------------------------------------ graphs
@@ -225,5 +225,12 @@ class OnlineSolver:
             rho_var.scatter_nd_update(items[:, None], y)
             return tf.concat([y, prec], 0)
 
-        self._block = solve_block.get_concrete_function()
-        self._items = solve_items.get_concrete_function()
+        # traced on first use (a full fit alone never traces them)
+        self._fns = {"block": solve_block, "items": solve_items}
+        self._concrete: dict[str, object] = {}
+
+    def _call(self, name: str, ints: np.ndarray, floats: np.ndarray) -> np.ndarray:
+        fn = self._concrete.get(name)
+        if fn is None:
+            fn = self._concrete[name] = self._fns[name].get_concrete_function()
+        return fn(tf.constant(ints), tf.constant(floats)).numpy()

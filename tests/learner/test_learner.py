@@ -109,7 +109,7 @@ def test_byzantine_bound_whatever_the_adversary_submits(small, small_trusted):
 def test_edit_and_delete_move_scores_back(small, small_trusted):
     lr = fitted(small, small_trusted)
     base_rho, base_theta = lr.items.view("rho").copy(), lr.slots.view("theta").copy()
-    u, a, b, c, s, m = (int(x) for x in small[0])
+    u, a, b, _c, s, m = (int(x) for x in small[0])
     lr.upsert_comparison(u, a, b, {0: (-s if s else 10, 10)})
     assert np.abs(lr.items.view("rho") - base_rho).max() > 1e-3
     lr.upsert_comparison(u, a, b, {0: (s, m)})
@@ -174,7 +174,7 @@ def test_single_untrusted_rater_has_full_right_by_the_formula():
 
 def test_visibility_and_trust_events(small, small_trusted):
     lr = fitted(small, small_trusted)
-    u, a, b = (int(x) for x in small[0][:3])
+    u, a, _b = (int(x) for x in small[0][:3])
     s = lr._slot[(lr._uid[u] << 31 | lr._vid[a]) << 4]
     w0 = lr.slots.w[s]
     ch = lr.set_visibility(u, a, False)
@@ -197,7 +197,10 @@ def test_steady_state_online_updates_do_not_retrace(small, small_trusted):
     rng = np.random.default_rng(5)
     sv = lr.solver
     sv.ensure_capacity(2 * lr.slots.n + 64, 2 * lr.items.n + 16)  # room: no growth below
+    lr.upsert_comparison(1, 101, 102, {0: (3, 10)})  # first use traces each function once
+    lr.set_pretrust(1, 0.9)
     traces = lr.trace_count
+    assert traces == 2
     for k in range(40):
         u = int(rng.integers(1, 12))
         a, b = (int(x) for x in rng.choice(np.arange(101, 120), 2, replace=False))
@@ -216,7 +219,7 @@ def test_steady_state_online_updates_do_not_retrace(small, small_trusted):
         u = 500 + lr.slots.n
         lr.upsert_comparison(u, 101, 102, {0: (1, 10)})
     assert sv.capacity_slots == 2 * cap
-    assert lr.trace_count == traces + 2
+    assert traces < lr.trace_count <= traces + 2  # one per compiled function used
 
 
 def test_checkpoint_round_trip_and_replay(tmp_path, small, small_trusted):

@@ -1,0 +1,124 @@
+"""The learner's side of the database: read its inputs, write its scores.
+
+Reads return plain NumPy/Python data the synchronous :class:`Learner` loads on its
+worker thread; writes take plain rows gathered on that thread. Nothing here
+imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+from tortoise.functions import Max
+from tortoise.transactions import in_transaction
+
+from app.criteria import CRITERION_INDEX, CRITERION_NAMES
+from app.db.models import (
+    ComparisonScore,
+    ContributorScore,
+    Event,
+    RatingVisibility,
+    User,
+    VideoScore,
+    Vouch,
+)
+
+BATCH = 2000
+
+
+@dataclass
+class Inputs:
+    """Everything a full fit needs, as of event ``watermark``."""
+
+    comparisons: np.ndarray  # (N, 6) user, video_a, video_b, criterion_idx, score, score_max
+    pretrust: dict[int, float]
+    vouches: list[tuple[int, int]]
+    private: list[tuple[int, int]]
+    watermark: int
+
+
+async def last_event_id() -> int:
+    row = await Event.all().annotate(m=Max("id")).values_list("m", flat=True)
+    return int(row[0] or 0) if row else 0
+
+
+async def load_inputs() -> Inputs:
+    """Read the learner's inputs in one transaction (one consistent snapshot).
+
+    Events after the returned watermark may or may not be reflected in the data
+    read; replaying them on top is harmless because every event is idempotent for
+    the learner (it carries the new state, not a delta).
+    """
+    async with in_transaction() as conn:
+        watermark = await last_event_id()
+        rows = await ComparisonScore.all().using_db(conn).values_list(
+            "comparison__user_id", "comparison__video_a_id", "comparison__video_b_id",
+            "criterion", "score", "score_max",
+        )  # fmt: skip
+        pretrust = dict(
+            await User.filter(pretrust__gt=0).using_db(conn).values_list("id", "pretrust")
+        )
+        vouches = await Vouch.all().using_db(conn).values_list("voucher_id", "vouchee_id")
+        private = (
+            await RatingVisibility.filter(is_public=False)
+            .using_db(conn)
+            .values_list("user_id", "video_id")
+        )
+    comparisons = np.array(
+        [(u, a, b, CRITERION_INDEX[c], s, m) for u, a, b, c, s, m in rows], np.int64
+    ).reshape(-1, 6)
+    return Inputs(comparisons, pretrust, list(vouches), list(private), watermark)
+
+
+async def events_after(watermark: int, upto: int | None = None, limit: int = 10_000) -> list[Event]:
+    query = Event.filter(id__gt=watermark).order_by("id").limit(limit)
+    if upto is not None:
+        query = query.filter(id__lte=upto)
+    return await query
+
+
+@dataclass
+class ScoreRows:
+    """Scores to write: the rows of the given videos and users replace theirs."""
+
+    videos: list[int]  # video ids whose VideoScore rows are rewritten
+    video_rows: list[tuple[int, int, float, float, int, int]]  # video, crit, score, unc, nc, nk
+    users: list[int]  # user ids whose ContributorScore rows are rewritten
+    contributor_rows: list[tuple[int, int, int, float, float, float]]  # user, video, crit, ...
+    trust: dict[int, float]
+
+
+def _chunks(items: list, size: int = 500) -> Iterable[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+async def write_scores(rows: ScoreRows) -> None:
+    """Replace the score rows of ``rows.videos`` / ``rows.users`` in one transaction."""
+    async with in_transaction() as conn:
+        for chunk in _chunks(rows.videos):
+            await VideoScore.filter(video_id__in=chunk).using_db(conn).delete()
+        for chunk in _chunks(rows.video_rows, BATCH):
+            await VideoScore.bulk_create(
+                [
+                    VideoScore(video_id=v, criterion=CRITERION_NAMES[c], score=s, uncertainty=u,
+                               n_contributors=nc, n_comparisons=nk)
+                    for v, c, s, u, nc, nk in chunk
+                ],
+                using_db=conn,
+            )  # fmt: skip
+        for chunk in _chunks(rows.users):
+            await ContributorScore.filter(user_id__in=chunk).using_db(conn).delete()
+        for chunk in _chunks(rows.contributor_rows, BATCH):
+            await ContributorScore.bulk_create(
+                [
+                    ContributorScore(user_id=u, video_id=v, criterion=CRITERION_NAMES[c],
+                                     score=s, uncertainty=unc, voting_right=vr)
+                    for u, v, c, s, unc, vr in chunk
+                ],
+                using_db=conn,
+            )  # fmt: skip
+        for user_id, trust in rows.trust.items():
+            await User.filter(id=user_id).using_db(conn).update(trust=min(1.0, max(0.0, trust)))
