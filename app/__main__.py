@@ -87,6 +87,37 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    from tqdm import tqdm
+
+    from app.db.connection import database
+    from app.learner.service import LearnerService
+
+    async def run() -> None:
+        async with database(settings):
+            service = LearnerService(settings)
+            with tqdm(desc="full fit", unit=" it", disable=args.quiet) as bar:
+
+                def progress(iteration: int, objective: float, grad: float) -> None:
+                    bar.set_postfix_str(f"J={objective:.6g} max|grad|={grad:.2e}")
+                    bar.update(iteration + 1 - bar.n)
+
+                restored = await service.start(background=False, progress=progress)
+                if restored:  # warm start from the checkpoint, then fit to tolerance
+                    await service.refit(progress)
+            await service.stop()  # checkpoint + scores written to the database
+            report = service.last_fit
+            print(
+                f"fitted {service.learner.counts['active_rows']} comparison rows up to event "
+                f"{service.watermark}: {report.iterations} iterations, "
+                f"max|grad| {report.grad_norm:.2e} (tolerance {service.hparams.fit_gtol:g}), "
+                f"{report.seconds:.1f} s; checkpoint in {settings.checkpoint_dir}"
+            )
+
+    asyncio.run(run())
+    return 0
+
+
 async def _load_demo_if_empty(settings: Settings, path: Path) -> None:
     from app.datasets.importer import import_dataset
     from app.datasets.reader import read_dataset
@@ -153,6 +184,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="print at most N bad rows (default 20)",
     )
     imp.set_defaults(func=cmd_import)
+
+    train = sub.add_parser(
+        "train", help="full fit of the learner from the database (warm-started from the checkpoint)"
+    )
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(func=cmd_train)
 
     exp = sub.add_parser("export-tournesol", help="write public data as a Tournesol dataset zip")
     exp.add_argument("out", help="output .zip path")

@@ -1,4 +1,4 @@
-"""The Starlette application: routes and lifespan (database; learner and cache later)."""
+"""The Starlette application: routes and lifespan (database, learner)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from tortoise.contrib.starlette import RegisterTortoise
 
 from app.config import Settings, load_settings
 from app.db.connection import ensure_sqlite_dir, tortoise_config
+from app.learner.service import LearnerService
 from app.schema import build_schema
 
 log = logging.getLogger("sunrank")
@@ -33,7 +34,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ensure_sqlite_dir(settings.db_url)
         async with RegisterTortoise(app, config=tortoise_config(settings.db_url)):
             log.info("database ready: %s", settings.db_url.split("@")[-1])
-            yield
+            learner = LearnerService(settings)
+            await learner.start()
+            app.state.learner = learner
+            try:
+                yield
+            finally:
+                await learner.stop()
 
     graphql = GraphQL(build_schema(), graphql_ide="graphiql")
     app = Starlette(

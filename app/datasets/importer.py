@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from app.datasets.reader import BadRow, Dataset
 from app.db.models import Comparison, ComparisonScore, Event, EventKind, User, Video, Vouch
-from app.db.writes import canonical, comparison_payload
+from app.db.writes import canonical, comparison_payload, lock_event_log
 
 BATCH = 2000
 
@@ -78,6 +78,7 @@ async def import_dataset(
         disable=not progress,
     )
     async with in_transaction() as conn:
+        await lock_event_log(conn)
         events: list[Event] = []
         users = await _import_users(dataset, report, events, conn)
         videos = await _import_videos(dataset, report, conn)

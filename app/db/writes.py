@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from app.db.models import (
@@ -25,6 +26,19 @@ from app.db.models import (
 )
 
 Scores = Mapping[str, tuple[int, int]]  # criterion -> (score, score_max)
+EVENT_LOG_LOCK = 0x53554E52  # "SUNR": the PostgreSQL advisory lock of the event log
+
+
+async def lock_event_log(conn: BaseDBAsyncClient) -> None:
+    """Serialize writers of the event log until the transaction ends.
+
+    Event ids then commit in increasing order, so whoever sees event N committed
+    also sees every event before it: the learner can follow the log with a simple
+    watermark. SQLite has a single writer already; PostgreSQL needs the lock
+    (sequence values are handed out before commit, in any order).
+    """
+    if conn.capabilities.dialect == "postgres":
+        await conn.execute_query(f"SELECT pg_advisory_xact_lock({EVENT_LOG_LOCK})")
 
 
 def canonical(
@@ -59,6 +73,7 @@ async def upsert_comparison(
     lo, hi, oriented = canonical(video_a, video_b, scores)
     now = now or datetime.now(UTC)
     async with in_transaction() as conn:
+        await lock_event_log(conn)
         comparison = await Comparison.get_or_none(
             user_id=user_id, video_a_id=lo, video_b_id=hi, using_db=conn
         )
@@ -99,6 +114,7 @@ async def upsert_comparison(
 async def delete_comparison(user_id: int, video_a: int, video_b: int) -> Event | None:
     lo, hi = sorted((video_a, video_b))
     async with in_transaction() as conn:
+        await lock_event_log(conn)
         deleted = (
             await Comparison.filter(user_id=user_id, video_a_id=lo, video_b_id=hi)
             .using_db(conn)
@@ -115,6 +131,7 @@ async def delete_comparison(user_id: int, video_a: int, video_b: int) -> Event |
 
 async def set_pretrust(user_id: int, pretrust: float) -> Event | None:
     async with in_transaction() as conn:
+        await lock_event_log(conn)
         updated = (
             await User.filter(id=user_id)
             .exclude(pretrust=pretrust)
@@ -132,6 +149,7 @@ async def set_pretrust(user_id: int, pretrust: float) -> Event | None:
 
 async def set_vouch(voucher_id: int, vouchee_id: int, active: bool) -> Event | None:
     async with in_transaction() as conn:
+        await lock_event_log(conn)
         if active:
             _, created = await Vouch.get_or_create(
                 voucher_id=voucher_id, vouchee_id=vouchee_id, using_db=conn
@@ -154,6 +172,7 @@ async def set_vouch(voucher_id: int, vouchee_id: int, active: bool) -> Event | N
 
 async def set_visibility(user_id: int, video_id: int, is_public: bool) -> Event | None:
     async with in_transaction() as conn:
+        await lock_event_log(conn)
         row = await RatingVisibility.get_or_none(user_id=user_id, video_id=video_id, using_db=conn)
         current = True if row is None else row.is_public
         if current == is_public:

@@ -591,6 +591,19 @@ class Learner:
         sl = sl[self.slots.cnt[sl] > 0]
         return float(self.users.trust[self.slots.user[sl]].sum())
 
+    def user_ids(self) -> list[int]:
+        """Database ids of every contributor the learner knows."""
+        return self.users.view("id").tolist()
+
+    def voting_right(self, user_id: int, video_id: int, criterion_idx: int) -> float:
+        """vr_uv of DESIGN.md §4 (before the n/(C+n) factor); 0 when u never rated v."""
+        u, v = self._uid.get(user_id), self._vid.get(video_id)
+        s = None if u is None or v is None else self._slot.get(_slot_key(criterion_idx, u, v))
+        if s is None or self.slots.cnt[s] == 0:
+            return 0.0
+        n = float(self.slots.cnt[s])
+        return float(self.slots.w[s] * (self.hp.C + n) / n)
+
     # ------------------------------------------------------------------ persistence
     @property
     def counts(self) -> dict[str, int]:

@@ -46,6 +46,12 @@ T = TypeVar("T")
 MAIN = CRITERION_INDEX[MAIN_CRITERION]
 
 
+def display(raw: float, unc: float) -> tuple[float, float]:
+    """Raw score ± uncertainty → display score and half the squashed width."""
+    lo, hi = squash(raw - unc), squash(raw + unc)
+    return float(squash(raw)), float((hi - lo) / 2)
+
+
 @dataclass(frozen=True, slots=True)
 class ScoreView:
     """A video's global score on one criterion, ready for the API."""
@@ -60,11 +66,9 @@ class ScoreView:
 
     @classmethod
     def of(cls, criterion: int, raw: float, unc: float, n_contrib: int, n_comp: int) -> ScoreView:
-        lo, hi = squash(raw - unc), squash(raw + unc)
-        return cls(
-            CRITERION_NAMES[criterion], float(squash(raw)), float((hi - lo) / 2), float(raw),
-            float(unc), int(n_contrib), int(n_comp),
-        )  # fmt: skip
+        score, uncertainty = display(raw, unc)
+        name = CRITERION_NAMES[criterion]
+        return cls(name, score, uncertainty, float(raw), float(unc), int(n_contrib), int(n_comp))
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,7 +305,7 @@ class LearnerService:
         self._views = {v: dict(sorted(d.items())) for v, d in views.items()}
         self._sum_trust = {v: self.learner.sum_trust(v, MAIN) for v in self._views}
         self._dirty_videos |= set(self._views)
-        self._dirty_users |= set(self.learner.state_user_ids())
+        self._dirty_users |= set(self.learner.user_ids())
         self.version += 1
 
     # ------------------------------------------------------------ reads
@@ -319,13 +323,7 @@ class LearnerService:
     async def contributor_scores(self, user_id: int) -> list[ContributorScoreView]:
         rows = await self._on_worker(self.learner.contributor_scores, user_id)
         return [
-            ContributorScoreView(
-                vid,
-                CRITERION_NAMES[c],
-                float(squash(raw)),
-                float((squash(raw + unc) - squash(raw - unc)) / 2),
-                raw,
-            )  # fmt: skip
+            ContributorScoreView(vid, CRITERION_NAMES[c], *display(raw, unc), raw)
             for vid, c, raw, unc in rows
         ]
 
@@ -462,11 +460,8 @@ class LearnerService:
         trust = {}
         for user in users:
             for vid, c, raw, unc in self.learner.contributor_scores(user):
-                lo, hi = squash(raw - unc), squash(raw + unc)
-                contributor_rows.append(
-                    (user, vid, c, float(squash(raw)), float((hi - lo) / 2),
-                     self.learner.voting_right(user, vid, c))
-                )  # fmt: skip
+                vr = self.learner.voting_right(user, vid, c)
+                contributor_rows.append((user, vid, c, *display(raw, unc), vr))
             t = self.learner.trust(user)
             if not math.isclose(self._trust_written.get(user, -1.0), t):
                 trust[user] = t

@@ -1,0 +1,208 @@
+"""The learner service on a real database and real TensorFlow: startup fit,
+online events from the write path, checkpoint/replay after a crash, corrupt and
+stale checkpoints, refit swap, score flush, and the ``train`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.config import load_settings
+from app.datasets.importer import import_dataset
+from app.datasets.reader import read_dataset
+from app.db import writes
+from app.db.models import ContributorScore, User, Video, VideoScore
+from app.learner.hparams import HParams
+from app.learner.service import LearnerService
+from tests.conftest import SAMPLE
+
+TOL = 1e-6  # replaying the same events on the same checkpoint: equal up to rounding
+
+
+def _settings(db_url: str, tmp_path: Path, **kw):
+    return load_settings({}, database_url=db_url, data_dir=tmp_path / "data", **kw)
+
+
+def _scores(service: LearnerService) -> dict[tuple[int, str], float]:
+    return {
+        (video, crit): view.raw
+        for video, views in service._views.items()
+        for crit, view in views.items()
+    }
+
+
+def _close(a: dict, b: dict, tol: float = TOL) -> bool:
+    return a.keys() == b.keys() and all(abs(a[k] - b[k]) <= tol for k in a)
+
+
+def _abandon(service: LearnerService) -> None:
+    """A crash: the threads die, nothing is checkpointed or flushed."""
+    service._worker.shutdown(wait=True)
+    service._refitter.shutdown(wait=True)
+
+
+@pytest.fixture
+async def sample_db(db):
+    await import_dataset(read_dataset(SAMPLE))
+    return db
+
+
+async def _some_pairs(n: int):
+    user = await User.get(username="aidjango")
+    videos = await Video.all().order_by("id").limit(n + 1)
+    return user, videos
+
+
+async def test_events_are_applied_online_and_survive_a_crash(sample_db, tmp_path, caplog):
+    caplog.set_level(logging.WARNING, "sunrank.learner")
+    settings = _settings(sample_db, tmp_path)
+    first = LearnerService(settings)
+    assert await first.start(background=False) is False, "no checkpoint yet: full fit"
+    assert "no usable checkpoint" in caplog.text
+    assert first.last_fit.converged
+    user, videos = await _some_pairs(6)
+
+    version = first.version
+    for i in range(5):
+        _, event = await writes.upsert_comparison(
+            user.id, videos[i].id, videos[i + 1].id, {"largely_recommended": (10, 10)}
+        )
+        update = await first.apply(event)
+        assert update.version > version and videos[i].id in update.videos
+        version = update.version
+    # the last comparison lifted video i+1 on the main criterion
+    main_after = first.video_scores(videos[5].id)["largely_recommended"]
+    assert main_after.n_comparisons >= 1 and -100 <= main_after.score <= 100
+    before_crash = _scores(first)
+    watermark = first.watermark
+    _abandon(first)  # no checkpoint after the 5 events
+
+    second = LearnerService(settings)
+    assert await second.start(background=False) is True
+    assert second.watermark == watermark, "the 5 events were replayed from the log"
+    assert _close(_scores(second), before_crash)
+    await second.stop()
+
+
+async def test_events_applied_out_of_order_follow_the_log(sample_db, tmp_path):
+    service = LearnerService(_settings(sample_db, tmp_path))
+    await service.start(background=False)
+    user, videos = await _some_pairs(2)
+    _, e1 = await writes.upsert_comparison(
+        user.id, videos[0].id, videos[1].id, {"largely_recommended": (-10, 10)}
+    )
+    _, e2 = await writes.upsert_comparison(
+        user.id, videos[0].id, videos[1].id, {"largely_recommended": (10, 10)}
+    )
+    await service.apply(e2)  # the later caller comes first: e1 is read from the log
+    assert service.watermark == e2.id
+    assert (await service.apply(e1)).event_ids == (), "already applied, not re-applied"
+    # the final state is e2's (video b preferred), not e1's
+    mine = {(s.video_id, s.criterion): s.raw for s in await service.contributor_scores(user.id)}
+    assert mine[(videos[1].id, "largely_recommended")] > mine[(videos[0].id, "largely_recommended")]
+    await service.stop()
+
+
+async def test_corrupt_or_stale_checkpoint_leads_to_a_full_fit(sample_db, tmp_path, caplog):
+    settings = _settings(sample_db, tmp_path)
+    service = LearnerService(settings)
+    await service.start(background=False)
+    reference = _scores(service)
+    await service.stop()
+
+    stale = LearnerService(settings, HParams(lam=0.5))
+    assert await stale.start(background=False) is False
+    await stale.stop()  # writes a checkpoint for lam=0.5 (the newest)
+
+    for ckpt in sorted(settings.checkpoint_dir.iterdir()):
+        for f in ckpt.rglob("*"):
+            if f.is_file() and f.name != "meta.json":
+                f.write_bytes(b"garbage")
+    caplog.set_level(logging.WARNING, "sunrank.learner")
+    fresh = LearnerService(settings)
+    assert await fresh.start(background=False) is False, "corrupt: never a crash, a fit"
+    assert "no usable checkpoint" in caplog.text
+    assert _close(_scores(fresh), reference, 1e-4)
+    await fresh.stop()
+
+
+async def test_refit_swaps_in_with_the_events_that_arrived_meanwhile(sample_db, tmp_path):
+    service = LearnerService(_settings(sample_db, tmp_path))
+    await service.start(background=False)
+    user, videos = await _some_pairs(8)
+
+    refit = asyncio.create_task(service.refit())
+    for i in range(8):
+        _, event = await writes.upsert_comparison(
+            user.id, videos[i].id, videos[i + 1].id, {"importance": (i - 4, 10)}
+        )
+        await service.apply(event)
+    await refit
+    await service.refit()  # a second refit on top: the batch optimum of everything
+    optimum = _scores(service)
+
+    reference = LearnerService(_settings(sample_db, tmp_path / "other"))
+    await reference.start(background=False)  # full fit from the database
+    assert _close(optimum, reference._views and _scores(reference), 1e-4)
+    await reference.stop()
+    await service.stop()
+
+
+async def test_scores_are_flushed_to_the_score_tables(sample_db, tmp_path):
+    service = LearnerService(_settings(sample_db, tmp_path))
+    await service.start(background=False)  # the startup fit checkpoints and flushes
+    n_views = sum(len(v) for v in service._views.values())
+    assert await VideoScore.all().count() == n_views
+    assert await ContributorScore.filter(voting_right__gt=0).count() > 0
+    row = await VideoScore.filter(criterion="largely_recommended").first()
+    assert row.score == pytest.approx(service.video_scores(row.video_id)[row.criterion].score)
+
+    user, videos = await _some_pairs(1)
+    _, event = await writes.upsert_comparison(
+        user.id, videos[0].id, videos[1].id, {"pedagogy": (7, 10)}
+    )
+    await service.apply(event)
+    await service.flush_scores()
+    assert await VideoScore.filter(video_id=videos[0].id, criterion="pedagogy").exists()
+    assert await ContributorScore.filter(user=user, criterion="pedagogy").count() >= 2
+    trust = dict(await User.all().values_list("username", "trust"))
+    assert trust["aidjango"] == pytest.approx(1.0)
+    await service.stop()
+
+
+async def test_rankings_table_and_safe_rule(sample_db, tmp_path):
+    service = LearnerService(_settings(sample_db, tmp_path))
+    await service.start(background=False)
+    table = await service.ranking_table()
+    assert table is await service.ranking_table(), "cached per score version"
+    safe = table.safe()
+    main = table.scores[:, 0]
+    assert np.all(main[safe] > 20) and np.all(table.main_sum_trust[safe] >= 1.5)
+    for vid in table.video_ids[safe][:5].tolist():
+        assert service.is_safe(vid)
+    await service.stop()
+
+
+def test_train_command_fits_and_checkpoints(env_for, tmp_path):
+    def run(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "app", *args],
+            env=env_for,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    assert run("import-tournesol", str(SAMPLE), "--quiet").returncode == 0
+    first = run("train")
+    assert first.returncode == 0, first.stderr
+    assert "full fit" in first.stderr and "max|grad|" in first.stdout
+    assert list((tmp_path / "data" / "checkpoints").glob("ckpt-*"))
+    again = run("train", "--quiet")  # warm start from the checkpoint
+    assert again.returncode == 0 and "restored checkpoint" in again.stderr
