@@ -20,12 +20,6 @@ DEMO_DATASET = (
 log = logging.getLogger("sunrank")
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-
-
 async def _migrate(settings: Settings) -> None:
     from app.db.connection import migrate
 
@@ -135,8 +129,15 @@ async def _load_demo_if_empty(settings: Settings, path: Path) -> None:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
+    from app.leader import LeaderLock
     from app.main import create_app
 
+    async def check_leader() -> None:  # fail before uvicorn, with one clear line
+        lock = LeaderLock(settings.db_url, settings.data_dir)
+        await lock.acquire()
+        await lock.release()
+
+    asyncio.run(check_leader())
     asyncio.run(_migrate(settings))
     if args.demo:
         asyncio.run(_load_demo_if_empty(settings, Path(args.demo_path)))
@@ -145,6 +146,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        log_config=None,  # keep the logging set up by main()
         timeout_graceful_shutdown=20,
     )
     return 0
@@ -205,8 +207,42 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"sunrank: configuration error: {exc}", file=sys.stderr)
         return 2
-    _setup_logging(settings.log_level)
-    return args.func(args, settings)
+    from app.ops import setup_logging
+
+    setup_logging(settings.log_level, settings.log_format)
+    try:
+        return args.func(args, settings)
+    except Exception as exc:
+        message = _expected_failure(exc, settings)
+        if message is None:
+            raise
+        print(f"sunrank: {message}", file=sys.stderr)
+        return 1
+
+
+def _expected_failure(exc: Exception, settings: Settings) -> str | None:
+    """One line for failures an operator can fix (no traceback), else None."""
+    from tortoise.exceptions import DBConnectionError
+
+    from app.leader import LeaderLockError
+
+    if isinstance(exc, LeaderLockError):
+        return str(exc)
+    unreachable = (OSError, DBConnectionError, asyncio.TimeoutError)
+    try:
+        import asyncpg
+
+        unreachable += (
+            asyncpg.PostgresConnectionError,
+            asyncpg.InvalidCatalogNameError,
+            asyncpg.InvalidPasswordError,
+            asyncpg.InvalidAuthorizationSpecificationError,
+        )
+    except ImportError:  # pragma: no cover - asyncpg is a dependency
+        pass
+    if isinstance(exc, unreachable):
+        return f"cannot use the database {_safe_url(settings.db_url)}: {exc}"
+    return None
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "info"
+    log_format: str = "text"  # or "json": one JSON object per line
     # Learner scheduling: refit after this many events or seconds, whichever first.
     refit_every_events: int = 5000
     refit_every_seconds: float = 3600.0
@@ -38,6 +39,12 @@ class Settings:
     # API limits (per user, or per IP when anonymous).
     rate_limit_per_minute: int = 120
     admin_usernames: tuple[str, ...] = field(default=())
+    # API cache (app/cache.py): entry lifetime, on/off switch, key prefix.
+    cache_ttl_seconds: float = 300.0
+    cache_enabled: bool = True
+    cache_namespace: str = "sunrank"
+    # Largest accepted HTTP request body (bytes); bigger ones get 413.
+    max_body_bytes: int = 1024 * 1024
 
     @property
     def db_url(self) -> str:
@@ -92,6 +99,21 @@ def _log_level(raw: str) -> str:
     return raw.lower()
 
 
+def _log_format(raw: str) -> str:
+    if raw.lower() not in ("text", "json"):
+        raise ValueError("expected text or json")
+    return raw.lower()
+
+
+def _bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true or false")
+
+
 def _names(raw: str) -> tuple[str, ...]:
     return tuple(n.strip() for n in raw.split(",") if n.strip())
 
@@ -103,11 +125,16 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "host": str,
     "port": _port,
     "log_level": _log_level,
+    "log_format": _log_format,
     "refit_every_events": _positive(int),
     "refit_every_seconds": _positive(float),
     "checkpoint_every_seconds": _positive(float),
     "rate_limit_per_minute": _positive(int),
     "admin_usernames": _names,
+    "cache_ttl_seconds": _positive(float),
+    "cache_enabled": _bool,
+    "cache_namespace": str,
+    "max_body_bytes": _positive(int),
 }
 
 

@@ -1,4 +1,5 @@
-"""The Starlette application: routes and lifespan (database, learner)."""
+"""The Starlette application: routes, middleware and lifespan (leader lock,
+database, learner)."""
 
 from __future__ import annotations
 
@@ -7,22 +8,19 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 from strawberry.asgi import GraphQL
 from tortoise.contrib.starlette import RegisterTortoise
 
 from app.config import Settings, load_settings
 from app.db.connection import ensure_sqlite_dir, tortoise_config
+from app.leader import LeaderLock
 from app.learner.service import LearnerService
+from app.ops import RequestLog, healthz, metrics, readyz
 from app.schema import build_schema
 
 log = logging.getLogger("sunrank")
-
-
-async def healthz(request: Request) -> JSONResponse:
-    return JSONResponse({"status": "ok"})
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -31,24 +29,33 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        ensure_sqlite_dir(settings.db_url)
-        async with RegisterTortoise(app, config=tortoise_config(settings.db_url)):
-            log.info("database ready: %s", settings.db_url.split("@")[-1])
-            learner = LearnerService(settings)
-            await learner.start()
-            app.state.learner = learner
-            try:
-                yield
-            finally:
-                await learner.stop()
+        leader = LeaderLock(settings.db_url, settings.data_dir)
+        await leader.acquire()  # LeaderLockError: refuse to run a second learner
+        try:
+            ensure_sqlite_dir(settings.db_url)
+            async with RegisterTortoise(app, config=tortoise_config(settings.db_url)):
+                log.info("database ready: %s", settings.db_url.split("@")[-1])
+                learner = LearnerService(settings)
+                app.state.learner = learner
+                await learner.start()
+                try:
+                    yield
+                finally:
+                    # After uvicorn has drained in-flight requests: checkpoint + flush.
+                    await learner.stop()
+        finally:
+            await leader.release()
 
     graphql = GraphQL(build_schema(), graphql_ide="graphiql")
     app = Starlette(
         routes=[
             Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
         ],
+        middleware=[Middleware(RequestLog)],
         lifespan=lifespan,
     )
     app.state.settings = settings

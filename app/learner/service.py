@@ -40,6 +40,7 @@ from app.db.models import Event, EventKind
 from app.learner import dbio
 from app.learner.hparams import HParams
 from app.learner.scale import squash
+from app.metrics import EVENTS_APPLIED, LEARNER_UPDATE_SECONDS, REFIT_SECONDS
 
 log = logging.getLogger("sunrank.learner")
 T = TypeVar("T")
@@ -249,6 +250,7 @@ class LearnerService:
             last = update
 
     def _apply_events(self, events: list[Event]) -> Update:
+        started = time.perf_counter()
         changed_items: set[tuple[int, int]] = set()
         user = None
         for event in events:
@@ -271,6 +273,17 @@ class LearnerService:
         self._events_since_checkpoint += len(events)
         videos = {video for _, video in changed_items}
         views = self._publish(videos)
+        elapsed = time.perf_counter() - started
+        EVENTS_APPLIED.inc(len(events))
+        LEARNER_UPDATE_SECONDS.observe(elapsed)
+        log.info(
+            "events applied",
+            extra={"fields": {
+                "first_event": events[0].id, "last_event": events[-1].id, "count": len(events),
+                "kind": events[-1].kind, "videos": len(videos), "version": self.version,
+                "duration_ms": round(elapsed * 1000, 2),
+            }},
+        )  # fmt: skip
         return Update(self.version, user, views, tuple(e.id for e in events))
 
     # ------------------------------------------------------------ publishing (worker)
@@ -417,7 +430,15 @@ class LearnerService:
 
         replayed = await self._on_worker(swap)
         self.last_fit = report
-        log.info("refit swapped in: %s, %d events replayed on top", report, replayed)
+        REFIT_SECONDS.observe(report.seconds)
+        log.info(
+            "refit swapped in",
+            extra={"fields": {
+                "iterations": report.iterations, "grad_norm": f"{report.grad_norm:.2e}",
+                "fit_seconds": round(report.seconds, 3), "replayed_events": replayed,
+                "version": self.version,
+            }},
+        )  # fmt: skip
         self._broadcast(Update(self.version, None, dict(self._views)))
         return report
 
