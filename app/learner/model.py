@@ -57,6 +57,7 @@ from app.learner.trust import propagate_trust, voting_rights
 
 N_CRITERIA = len(CRITERIA)
 _VBITS = 31  # videos < 2**31, users < 2**28 in packed slot keys
+AGGREGATE_ABOVE = 64  # fixed pull terms per item beyond which they are summarised
 
 
 class Changed(NamedTuple):
@@ -124,7 +125,7 @@ class Learner:
         self.items.extend(n_items, video=s["item_video"], crit=s["item_crit"], rho=s["rho"])
         self.slots = Table(
             item=np.int32, user=np.int32, video=np.int32, cnt=np.int32,
-            p=np.float64, w=np.float64, theta=np.float64, prec=np.float64,
+            p=np.float64, vr=np.float64, w=np.float64, theta=np.float64, prec=np.float64,
         )  # fmt: skip
         self.slots.extend(
             S, item=s["slot_item"], user=s["slot_user"], video=s["slot_video"], theta=s["theta"]
@@ -179,6 +180,7 @@ class Learner:
         self.slots.prec[:S] = 1.0 / hp.sigma**2
         self.items.prec[:n_items] = hp.nu
         self._solver = None  # built lazily (imports TensorFlow)
+        self._rater_change: set[int] = set()  # items whose rater set changed in this event
 
     def load(
         self,
@@ -264,16 +266,16 @@ class Learner:
             return
         n = self.slots.cnt[sl]
         live = n > 0
-        w = np.zeros(len(sl))
+        vr = np.zeros(len(sl))
         if live.any():
             s = sl[live]
             grp_items, grp = np.unique(self.slots.item[s], return_inverse=True)
-            vr = voting_rights(
+            vr[live] = voting_rights(
                 grp, self.users.trust[self.slots.user[s]], self.slots.p[s], len(grp_items),
                 hp.overtrust_ratio, hp.min_overtrust,
             )  # fmt: skip
-            w[live] = vr * n[live] / (hp.C + n[live])
-        self.slots.w[sl] = w
+        self.slots.vr[sl] = vr
+        self.slots.w[sl] = vr * n / (hp.C + n)
 
     # ------------------------------------------------------------------ growth
     def _user(self, user_id: int) -> int:
@@ -318,8 +320,12 @@ class Learner:
         self.items.ncomp[i] += delta
         if old == 0 and new > 0:
             self.items.ncontrib[i] += 1
+            self._rater_change.add(int(i))
         elif old > 0 and new == 0:
             self.items.ncontrib[i] -= 1
+            self._rater_change.add(int(i))
+        elif new > 0:  # same raters: only this slot's n/(C+n) factor moves
+            self.slots.w[s] = self.slots.vr[s] * new / (self.hp.C + new)
 
     # ------------------------------------------------------------------ solver
     @property
@@ -357,12 +363,29 @@ class Learner:
             self.items.rho[items] = y
             self.items.prec[items] = py
             return
-        ps = np.unique(np.r_[ps, block])
+        # fixed pulls of crowded items are summarised on the host by their gradient and
+        # curvature in ρ at the current point (exact to second order in the ρ move,
+        # which is small for an item with many raters); the rest are exact terms
+        K = len(items)
+        fixed = ps[_lookup(block, ps, -1) < 0]
+        kf = np.searchsorted(items, self.slots.item[fixed])
+        crowded = np.bincount(kf, minlength=K) > AGGREGATE_ABOVE
+        agg_g, agg_h = np.zeros(K), np.zeros(K)
+        if crowded.any():
+            m = crowded[kf]
+            s_, k_ = fixed[m], kf[m]
+            e = self.slots.theta[s_] - self.items.rho[items[k_]]
+            lw = self.hp.lam * self.slots.w[s_]
+            root = np.sqrt(e * e + self.hp.delta**2)
+            agg_g = np.bincount(k_, -lw * e / root, minlength=K)
+            agg_h = np.bincount(k_, lw * self.hp.delta**2 / root**3, minlength=K)
+            fixed = fixed[~m]
+        ps = np.unique(np.r_[fixed, block])
         rows = np.unique(self._slot_rows.get_many(block))
         rows = rows[self.rows.active[rows]]
         out, prec = sv.block(
             block, items, self.rows.a[rows], self.rows.b[rows], self.rows.r[rows],
-            ps, self.slots.item[ps], self.slots.w[ps], self._hp_array(),
+            ps, self.slots.item[ps], self.slots.w[ps], agg_g, agg_h, self._hp_array(),
         )  # fmt: skip
         B = len(block)
         self.slots.theta[block] = out[:B]
@@ -477,7 +500,9 @@ class Learner:
         for c, row in touched:
             items += [self._item[(a << 4) | c], self._item[(b << 4) | c]]
             block += self._neighbourhood([int(self.rows.a[row]), int(self.rows.b[row])])
-        self._refresh_weights(items)
+        # voting rights depend on the rater set: recompute them only where it changed
+        self._refresh_weights(sorted(self._rater_change))
+        self._rater_change.clear()
         block = np.array(block, np.int64)
         # neighbours' θ move too, so their items' ρ are re-solved with them
         free = np.unique(np.r_[items, self.slots.item[block]])

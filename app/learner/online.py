@@ -87,12 +87,16 @@ class OnlineSolver:
         self.rho.assign(r)
 
     # ------------------------------------------------------------------ host side
-    def block(self, blk, items, ga, gb, r, ps, pi, pw, hp) -> tuple[np.ndarray, np.ndarray]:
+    def block(
+        self, blk, items, ga, gb, r, ps, pi, pw, agg_g, agg_h, hp
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Re-solve θ[blk] and ρ[items] (sorted unique global indices).
 
         rows: global slot endpoints ``ga``/``gb`` and ``r``; pulls: global slot
-        ``ps``, global item ``pi``, weight ``pw``. Returns (new values, Laplace
-        precisions), both ordered as ``[blk, items]``.
+        ``ps``, global item ``pi``, weight ``pw``; ``agg_g``/``agg_h`` (per item):
+        gradient and curvature in ρ of pull terms summarised by the caller as a
+        quadratic around the current ρ. Returns (new values, Laplace precisions),
+        both ordered as ``[blk, items]``.
         """
         B, K = len(blk), len(items)
         N = B + K
@@ -115,7 +119,7 @@ class OnlineSolver:
         ia, ib, is_, ii = slot_idx(ga), slot_idx(gb), slot_idx(ps), item_idx(pi)
         head = [B, K, len(fs), len(fi), len(ga), len(ps)]
         ints = np.concatenate([head, blk, items, fs, fi, ia, ib, is_, ii]).astype(np.int32)
-        floats = np.concatenate([r, pw, hp]).astype(np.float64)
+        floats = np.concatenate([r, pw, agg_g, agg_h, hp]).astype(np.float64)
         out = self._call("block", ints, floats)
         return out[:N], out[N:]
 
@@ -141,11 +145,16 @@ class OnlineSolver:
             blk, items, fs, fi, ia, ib, is_, ii = tf.split(
                 ints[6:], tf.stack([B, K, F1, F2, R, R, P, P])
             )
-            r, pw, hp = tf.split(floats, tf.stack([R, P, 4]))
+            r, pw, agg_g, agg_h, hp = tf.split(floats, tf.stack([R, P, K, K, 4]))
             lam, nu, delta, sigma = hp[0], hp[1], hp[2], hp[3]
-            q = tf.concat([tf.fill([B], 1.0 / (sigma * sigma)), tf.fill([K], nu)], 0)
+            # prior curvature, plus the summarised pulls of crowded items (their ρ part)
+            q = tf.concat([tf.fill([B], 1.0 / (sigma * sigma)), nu + agg_h], 0)
+            ag = tf.concat([tf.zeros([B], DT), agg_g], 0)
             fixed = tf.concat([tf.gather(theta_var, fs), tf.gather(rho_var, fi)], 0)
             x = tf.concat([tf.gather(theta_var, blk), tf.gather(rho_var, items)], 0)
+            x0 = x
+            # 0.5·q·x² + ag·(x − x0) + 0.5·agg_h·((x − x0)² − x²): prior + summarised pulls
+            qp = tf.concat([tf.fill([B], 1.0 / (sigma * sigma)), tf.fill([K], nu)], 0)
             # clamped indices: every fixed endpoint → the dummy row/column N
             ca, cb, cs, ci = (tf.minimum(v, N) for v in (ia, ib, is_, ii))
             seg = tf.concat([ca, cb, cs, ci], 0)
@@ -169,7 +178,9 @@ class OnlineSolver:
                 return (
                     tf.reduce_sum(phi(d) - r * d, 1)
                     + tf.reduce_sum(lpw * h, 1)
-                    + 0.5 * tf.reduce_sum(q * X * X, 1)
+                    + 0.5 * tf.reduce_sum(qp * X * X, 1)
+                    + tf.reduce_sum(ag * (X - x0), 1)
+                    + 0.5 * tf.reduce_sum((q - qp) * (X - x0) * (X - x0), 1)
                 )
 
             for _ in range(steps):
@@ -178,7 +189,7 @@ class OnlineSolver:
                 _, dh, d2h = huber(e, delta)
                 gp, hh = lpw * dh, lpw * d2h
                 g = tf.math.unsorted_segment_sum(tf.concat([-gd, gd, gp, -gp], 0), seg, N + 1)
-                g = g[:N] + q * x
+                g = g[:N] + qp * x + ag + (q - qp) * (x - x0)
                 hv = tf.concat([c, c, -c, -c, hh, hh, -hh, -hh], 0)
                 H = tf.scatter_nd(hidx, hv, tf.stack([N + 1, N + 1]))[:N, :N]
                 H = H + tf.linalg.diag(q)
