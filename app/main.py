@@ -10,14 +10,17 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
-from strawberry.asgi import GraphQL
 from tortoise.contrib.starlette import RegisterTortoise
 
+from app.auth import TokenCache
+from app.cache import Cache
 from app.config import Settings, load_settings
 from app.db.connection import ensure_sqlite_dir, tortoise_config
 from app.leader import LeaderLock
 from app.learner.service import LearnerService
+from app.limits import ApiGuard
 from app.ops import RequestLog, healthz, metrics, readyz
+from app.resolvers.context import SunrankGraphQL
 from app.schema import build_schema
 
 log = logging.getLogger("sunrank")
@@ -37,16 +40,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 log.info("database ready: %s", settings.db_url.split("@")[-1])
                 learner = LearnerService(settings)
                 app.state.learner = learner
+                app.state.cache = Cache.from_settings(settings)
                 await learner.start()
                 try:
                     yield
                 finally:
                     # After uvicorn has drained in-flight requests: checkpoint + flush.
                     await learner.stop()
+                    await app.state.cache.close()
         finally:
             await leader.release()
 
-    graphql = GraphQL(build_schema(), graphql_ide="graphiql")
+    # The API (app/schema, app/resolvers): context from SunrankGraphQL.get_context;
+    # ApiGuard checks body size, bearer token and rate limit before strawberry runs.
+    graphql = SunrankGraphQL(build_schema(), graphql_ide="graphiql", allow_queries_via_get=True)
+    token_cache = TokenCache()
     app = Starlette(
         routes=[
             Route("/healthz", healthz),
@@ -55,8 +63,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
         ],
-        middleware=[Middleware(RequestLog)],
+        middleware=[
+            Middleware(RequestLog),
+            Middleware(ApiGuard, settings=settings, token_cache=token_cache),
+        ],
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.token_cache = token_cache
     return app

@@ -1,0 +1,75 @@
+"""Accounts and trust: register / login / logout, profiles, vouches, pretrust,
+refit. Every learner-relevant change goes through ``app.db.writes`` (event in the
+same transaction), then ``learner.apply`` once it has committed."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from app import auth
+from app.db import validation, writes
+from app.db.models import Event, User, Vouch
+from app.db.validation import InvalidInput
+
+
+async def apply(ctx: Any, event: Event | None) -> None:
+    """Hand a committed event to the learner (shielded: a client that hangs up
+    does not cancel it; the housekeeping loop would catch up anyway)."""
+    if event is not None:
+        await asyncio.shield(ctx.learner.apply(event))
+
+
+async def register(ctx: Any, username: str, password: str) -> User:
+    return await auth.create_user(username, password)
+
+
+async def login(ctx: Any, username: str, password: str) -> tuple[User, str]:
+    return await auth.login(username, password)
+
+
+async def logout(ctx: Any, all_tokens: bool) -> int:
+    viewer = ctx.require_viewer()
+    return await auth.logout(viewer, all_tokens=all_tokens, cache=ctx.token_cache)
+
+
+async def user_by_name(username: str, field: str = "username") -> User:
+    if not isinstance(username, str) or not validation.USERNAME_RE.fullmatch(username):
+        raise InvalidInput(field, f"no user named {username!r}", "UNKNOWN_USER")
+    user = await User.get_or_none(username=username)
+    if user is None:
+        raise InvalidInput(field, f"no user named {username!r}", "UNKNOWN_USER")
+    return user
+
+
+async def users_by_name(usernames: list[str]) -> dict[str, User]:
+    return {u.username: u for u in await User.filter(username__in=usernames)}
+
+
+async def set_vouch(ctx: Any, username: str, active: bool) -> User:
+    viewer = ctx.require_viewer()
+    vouchee = await user_by_name(username)
+    if vouchee.id == viewer.id:
+        raise InvalidInput("username", "you cannot vouch for yourself", "SELF_VOUCH")
+    await apply(ctx, await writes.set_vouch(viewer.id, vouchee.id, active))
+    return vouchee
+
+
+async def set_pretrust(ctx: Any, username: str, pretrust: float) -> User:
+    ctx.require_admin()
+    user = await user_by_name(username)
+    value = validation.unit_interval(pretrust, "pretrust")
+    await apply(ctx, await writes.set_pretrust(user.id, value))
+    await user.refresh_from_db()
+    return user
+
+
+async def refit(ctx: Any) -> Any:
+    ctx.require_admin()
+    return await ctx.learner.refit()
+
+
+async def vouches(user_id: int) -> tuple[list[str], list[str]]:
+    given = await Vouch.filter(voucher_id=user_id).values_list("vouchee__username", flat=True)
+    received = await Vouch.filter(vouchee_id=user_id).values_list("voucher__username", flat=True)
+    return sorted(given), sorted(received)
