@@ -135,9 +135,7 @@ async def _prepare_db(db_url: str) -> None:
         hashed = await auth.hash_password(PASSWORD)
         await User.create(username=ADMIN, password_hash=hashed)
         # give two imported contributors a password, to act as them
-        await User.filter(username__in=["aidjango", "le_science4all"]).update(
-            password_hash=hashed
-        )
+        await User.filter(username__in=["aidjango", "le_science4all"]).update(password_hash=hashed)
     finally:
         await connection.close()
 

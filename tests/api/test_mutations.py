@@ -45,7 +45,7 @@ async def _two_rated_videos(api) -> tuple[str, str]:
 async def _add_video(api, token: str) -> str:
     yt = uuid.uuid4().hex[:11]
     body = await api.gql(
-        "mutation($id: String!) { addVideo(input: {youtubeId: $id, title: \"A test video\"})"
+        'mutation($id: String!) { addVideo(input: {youtubeId: $id, title: "A test video"})'
         " { created video { youtubeId title } " + ERRORS + " } }",
         {"id": yt},
         token,
@@ -108,9 +108,7 @@ async def test_newcomer_flow(api):
 
         # the video query and the rankings show them immediately
         video_b = (await api.gql(VIDEO, {"id": b_id}, token))["data"]["video"]
-        assert video_b["tournesolScore"] == pytest.approx(
-            score_b["largely_recommended"]["score"]
-        )
+        assert video_b["tournesolScore"] == pytest.approx(score_b["largely_recommended"]["score"])
         assert {s["criterion"] for s in video_b["myScores"]} == {
             "largely_recommended", "reliability",
         }  # fmt: skip
@@ -286,7 +284,7 @@ async def test_private_ratings_never_leave_under_their_authors_name(api):
     public = (await api.gql(profile, {"u": me}))["data"]["user"]
     assert [r["node"]["video"]["youtubeId"] for r in public["ratings"]["edges"]] == [b]
     assert public["comparisons"]["edges"] == []
-    mine = (await api.gql("{ me { ratings { edges { node { isPublic } } } } }", token=token))
+    mine = await api.gql("{ me { ratings { edges { node { isPublic } } } } }", token=token)
     assert sorted(r["node"]["isPublic"] for r in mine["data"]["me"]["ratings"]["edges"]) == [
         False, True,
     ]  # fmt: skip
@@ -349,7 +347,7 @@ async def test_register_and_login_errors(api):
     assert body["data"]["login"]["token"] is None
     assert body["data"]["login"]["userErrors"][0]["code"] == "BAD_CREDENTIALS"
     rows = await api.rows(
-        "SELECT t.token_sha256 FROM api_token t JOIN \"user\" u ON u.id = t.user_id "
+        'SELECT t.token_sha256 FROM api_token t JOIN "user" u ON u.id = t.user_id '
         f"WHERE u.username = '{name}'"
     )
     assert rows and all(len(r[0]) == 64 for r in rows)  # only hashes are stored

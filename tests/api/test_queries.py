@@ -27,8 +27,10 @@ async def _ranking(api, **kw):
 
 
 async def test_criteria_and_stats(api):
-    body = await api.gql("{ criteria { name isMain } stats { contributors comparisons videos "
-                         "scoredVideos scoreVersion } }")
+    body = await api.gql(
+        "{ criteria { name isMain } stats { contributors comparisons videos "
+        "scoredVideos scoreVersion } }"
+    )
     assert body["data"]["criteria"][0] == {"name": "largely_recommended", "isMain": True}
     stats = body["data"]["stats"]
     assert stats["contributors"] >= 17 and stats["videos"] >= 887
@@ -44,7 +46,7 @@ async def test_video_scores_come_from_the_learner(api):
     assert main["score"] == pytest.approx(video["tournesolScore"])
     assert -100 <= main["score"] <= 100 and main["nContributors"] >= 1
     node = await api.gql(
-        'query($id: ID!) { node(id: $id) { ... on Video { youtubeId } } }', {"id": video["id"]}
+        "query($id: ID!) { node(id: $id) { ... on Video { youtubeId } } }", {"id": video["id"]}
     )
     assert node["data"]["node"] == {"youtubeId": yt}
     assert (await api.gql(VIDEO, {"id": "zzzzzzzzzzz"}))["data"]["video"] is None
@@ -154,7 +156,8 @@ async def test_batches_and_huge_bodies_are_refused(api):
     assert response.status_code == 413
     assert "too large" in response.json()["errors"][0]["message"]
     response = await api.client.post(
-        "/graphql", json={"query": "{ criteria { name } }"},
+        "/graphql",
+        json={"query": "{ criteria { name } }"},
         headers={"authorization": "Bearer not-a-token"},
     )
     assert response.status_code == 401
