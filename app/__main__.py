@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -127,10 +128,8 @@ async def _load_demo_if_empty(settings: Settings, path: Path) -> None:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    import uvicorn
-
     from app.leader import LeaderLock
-    from app.main import create_app
+    from app.server import run_server
 
     async def check_leader() -> None:  # fail before uvicorn, with one clear line
         lock = LeaderLock(settings.db_url, settings.data_dir)
@@ -141,14 +140,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     asyncio.run(_migrate(settings))
     if args.demo:
         asyncio.run(_load_demo_if_empty(settings, Path(args.demo_path)))
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        log_config=None,  # keep the logging set up by main()
-        timeout_graceful_shutdown=20,
-    )
+    run_server(settings)
     return 0
 
 
@@ -168,7 +160,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="load the bundled Tournesol sample into an empty database",
     )
-    serve.add_argument("--demo-path", default=str(DEMO_DATASET), help=argparse.SUPPRESS)
+    serve.add_argument(
+        "--demo-path",
+        default=os.environ.get("SUNRANK_DEMO_DATASET") or str(DEMO_DATASET),
+        help="dataset --demo loads (default: SUNRANK_DEMO_DATASET or the bundled sample)",
+    )
     serve.set_defaults(func=cmd_serve)
 
     migrate = sub.add_parser("migrate", help="apply pending database migrations")
@@ -228,18 +224,17 @@ def _expected_failure(exc: Exception, settings: Settings) -> str | None:
 
     if isinstance(exc, LeaderLockError):
         return str(exc)
-    unreachable = (OSError, DBConnectionError, asyncio.TimeoutError)
-    try:
-        import asyncpg
+    import asyncpg
 
-        unreachable += (
-            asyncpg.PostgresConnectionError,
-            asyncpg.InvalidCatalogNameError,
-            asyncpg.InvalidPasswordError,
-            asyncpg.InvalidAuthorizationSpecificationError,
-        )
-    except ImportError:  # pragma: no cover - asyncpg is a dependency
-        pass
+    unreachable = (
+        OSError,
+        DBConnectionError,
+        asyncio.TimeoutError,
+        asyncpg.PostgresConnectionError,
+        asyncpg.InvalidCatalogNameError,
+        asyncpg.InvalidPasswordError,
+        asyncpg.InvalidAuthorizationSpecificationError,
+    )
     if isinstance(exc, unreachable):
         return f"cannot use the database {_safe_url(settings.db_url)}: {exc}"
     return None

@@ -1,0 +1,181 @@
+"""Operations: health, readiness, metrics, request logs, graceful stop, one learner
+per database, and PostgreSQL failing at startup or while serving."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from app.config import load_settings
+from app.datasets.importer import import_dataset
+from app.datasets.reader import read_dataset
+from app.db import connection
+from app.main import create_app
+from tests.conftest import PG_HOST, PG_PORT, SAMPLE
+from tests.tcpproxy import TcpProxy
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start_server(env: dict, *args: str) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    env = {**env, "SUNRANK_PORT": str(port)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app", "serve", *args], env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited early: {proc.stdout.read()}")
+        try:
+            if httpx.get(f"{base}/readyz").status_code == 200:
+                return proc, base
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, "server not ready within 120 s"
+        time.sleep(0.3)
+
+
+@pytest.fixture
+async def app_client(db, db_url, tmp_path):
+    await import_dataset(read_dataset(SAMPLE))
+    await connection.close()
+    app = create_app(load_settings({}, database_url=db_url, data_dir=tmp_path / "data"))
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
+
+
+async def test_health_readiness_metrics_and_request_log(app_client, caplog):
+    caplog.set_level(logging.INFO, "sunrank.request")
+    assert (await app_client.get("/healthz")).json() == {"status": "ok"}
+    ready = await app_client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {
+        "status": "ready",
+        "database": "ok",
+        "learner": "ok",
+        "events_behind": 0,
+    }
+
+    response = await app_client.post(
+        "/graphql",
+        json={"query": "query Crit { criteria { name } }", "operationName": "Crit"},
+        headers={"x-request-id": "client-chosen-id-42"},
+    )
+    assert response.headers["x-request-id"] == "client-chosen-id-42"
+    line = next(r for r in caplog.records if getattr(r, "fields", {}).get("path") == "/graphql")
+    assert line.fields["request_id"] == "client-chosen-id-42"
+    assert line.fields["status"] == 200 and line.fields["duration_ms"] >= 0
+
+    text = (await app_client.get("/metrics")).text
+    for name in (
+        "sunrank_requests_total",
+        "sunrank_request_seconds_bucket",
+        "sunrank_learner_update_seconds",
+        "sunrank_learner_events_applied_total",
+        "sunrank_learner_events_behind",
+        "sunrank_learner_refit_seconds",
+        "sunrank_cache_requests_total",
+    ):
+        assert name in text
+    assert (await app_client.get("/healthz", headers={"x-request-id": "bad id!"})).headers[
+        "x-request-id"
+    ] != "bad id!"
+
+
+def test_sigterm_drains_checkpoints_and_exits_zero(env_for, tmp_path):
+    proc, base = _start_server(env_for, "--demo", "--demo-path", str(SAMPLE))
+    assert httpx.post(f"{base}/graphql", json={"query": "{ criteria { name } }"}).status_code == 200
+    before = set((tmp_path / "data" / "checkpoints").glob("ckpt-*"))
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=60)
+    stopped_in = time.monotonic() - started
+    assert proc.returncode == 0, output
+    assert stopped_in < 30, f"graceful stop took {stopped_in:.1f} s"
+    assert "checkpoint saved" in output
+    after = set((tmp_path / "data" / "checkpoints").glob("ckpt-*"))
+    assert after - before, "a new checkpoint was written at shutdown"
+
+
+def test_a_second_server_on_the_same_database_refuses(env_for):
+    proc, _ = _start_server(env_for, "--demo", "--demo-path", str(SAMPLE))
+    try:
+        second = subprocess.run(
+            [sys.executable, "-m", "app", "serve"], env={**env_for, "SUNRANK_PORT": "1"},
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert second.returncode == 1
+        assert "another Sunrank server already runs the learner" in second.stderr
+        assert "Traceback" not in second.stderr
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
+def test_postgres_unreachable_at_startup_is_one_clear_line(env_for):
+    port = _free_port()  # nothing listens there
+    env = {**env_for, "SUNRANK_DATABASE_URL": f"postgres://postgres@127.0.0.1:{port}/sunrank"}
+    result = subprocess.run(
+        [sys.executable, "-m", "app", "serve"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith(f"sunrank: cannot use the database postgres://127.0.0.1:{port}/sunrank")
+    )
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.postgres
+async def test_postgres_lost_while_serving_fails_clearly_then_recovers(postgres_url, tmp_path):
+    proxy = await TcpProxy(PG_HOST, PG_PORT).start()
+    url = postgres_url.replace(f"{PG_HOST}:{PG_PORT}", f"127.0.0.1:{proxy.port}")
+    await connection.migrate(url)
+    await connection.init(url)
+    await import_dataset(read_dataset(SAMPLE))
+    await connection.close()
+    app = create_app(load_settings({}, database_url=url, data_dir=tmp_path / "data"))
+    query = {"query": "{ videos(first: 2) { totalCount } }"}
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            assert (await client.post("/graphql", json=query)).json()["data"]["videos"][
+                "totalCount"
+            ] == 887
+
+            await proxy.cut()
+            down = await client.post("/graphql", json=query)
+            body = down.json()
+            assert body["data"] is None
+            message = body["errors"][0]["message"]
+            assert "Traceback" not in message and "asyncpg" not in message
+            assert (await client.get("/readyz")).status_code == 503
+            assert (await client.get("/healthz")).status_code == 200
+
+            await proxy.restore()
+            for _ in range(50):  # the pool reconnects on the next requests
+                up = (await client.post("/graphql", json=query)).json()
+                if not up.get("errors"):
+                    break
+                time.sleep(0.1)
+            assert up["data"]["videos"]["totalCount"] == 887
+            assert (await client.get("/readyz")).status_code == 200
+    await proxy.cut()
