@@ -55,6 +55,33 @@ def main(base: str) -> None:
     assert data["criteria"][0] == {"name": "largely_recommended", "isMain": True}, data
     assert data["videos"]["totalCount"] == 6248, data["videos"]["totalCount"]
     print(f"query ok: {data['videos']['totalCount']} videos")
+    a, b = (e["node"]["youtubeId"] for e in data["videos"]["edges"][:2])
+
+    user = f"smoke{int(time.time())}"
+    creds = {"input": {"username": user, "password": "correct horse battery staple"}}
+    register = graphql(base, "mutation($input: CredentialsInput!) { register(input: $input) "
+                       "{ userErrors { message } } }", creds)["register"]
+    assert not register["userErrors"], register
+    login = graphql(base, "mutation($input: CredentialsInput!) { login(input: $input) "
+                    "{ token userErrors { message } } }", creds)["login"]
+    assert login["token"] and not login["userErrors"], login
+
+    submit = graphql(
+        base,
+        "mutation($input: SubmitComparisonInput!) { submitComparison(input: $input) {"
+        " comparison { scores { criterion score } }"
+        " videoA { youtubeId scores { criterion score nComparisons } }"
+        " videoB { youtubeId scores { criterion score nComparisons } }"
+        " userErrors { field message code } } }",
+        {"input": {"videoA": a, "videoB": b,
+                   "scores": [{"criterion": "largely_recommended", "score": 7}]}},
+        token=login["token"],
+    )["submitComparison"]
+    assert not submit["userErrors"], submit
+    assert submit["comparison"]["scores"] == [{"criterion": "largely_recommended", "score": 7}]
+    main_b = {s["criterion"]: s for s in submit["videoB"]["scores"]}["largely_recommended"]
+    assert main_b["nComparisons"] >= 1 and -100 <= main_b["score"] <= 100, main_b
+    print(f"submitComparison ok: {b} now {main_b['score']:.1f} on largely_recommended")
 
 
 if __name__ == "__main__":
