@@ -37,7 +37,7 @@ mounts=(-v /etc/ssl/certs:/etc/ssl/certs:ro)
 [ -d /etc/xdg/pip ] && mounts+=(-v /etc/xdg/pip:/etc/xdg/pip:ro)
 log "building $TAG"
 start=$(date +%s)
-podman build -q --isolation=chroot --network=host "${mounts[@]}" -t "$TAG" . >/dev/null
+podman build -q --format docker --isolation=chroot --network=host "${mounts[@]}" -t "$TAG" . >/dev/null
 build_s=$(( $(date +%s) - start ))
 size=$(podman image inspect "$TAG" --format '{{.Size}}')
 log "built in ${build_s} s; image size $((size / 1000000)) MB"
