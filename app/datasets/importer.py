@@ -140,30 +140,18 @@ async def import_dataset(
                 await ComparisonScore.filter(comparison_id__in=chunk).using_db(conn).delete()
                 await Comparison.filter(id__in=chunk).using_db(conn).update(updated_at=now)
 
+        # Both lists become (comparison id, pair, scores, kind) for one writing loop.
+        changes = [(ids[(u, a, b)], u, a, b, scores, EventKind.COMPARISON_CREATED)
+                   for u, a, b, scores, _ in new]  # fmt: skip
+        changes += [(*row, EventKind.COMPARISON_UPDATED) for row in updated]
         scores_to_write: list[ComparisonScore] = []
-        for u, a, b, scores, _ in new:
-            cid = ids[(u, a, b)]
+        for cid, u, a, b, scores, kind in changes:
             scores_to_write += [
                 ComparisonScore(comparison_id=cid, criterion=c, score=s, score_max=m)
                 for c, (s, m) in scores.items()
             ]
-            events.append(
-                Event(
-                    kind=EventKind.COMPARISON_CREATED, payload=comparison_payload(u, a, b, scores)
-                )
-            )
-            report.comparisons_created += 1
-        for cid, u, a, b, scores in updated:
-            scores_to_write += [
-                ComparisonScore(comparison_id=cid, criterion=c, score=s, score_max=m)
-                for c, (s, m) in scores.items()
-            ]
-            events.append(
-                Event(
-                    kind=EventKind.COMPARISON_UPDATED, payload=comparison_payload(u, a, b, scores)
-                )
-            )
-            report.comparisons_updated += 1
+            events.append(Event(kind=kind, payload=comparison_payload(u, a, b, scores)))
+        report.comparisons_created, report.comparisons_updated = len(new), len(updated)
         for chunk in _batches(scores_to_write):
             await ComparisonScore.bulk_create(chunk, using_db=conn)
             report.score_rows_written += len(chunk)

@@ -101,8 +101,9 @@ class _Source:
 
 
 def _rows(
-    stream: io.TextIOBase, name: str, required: tuple[str, ...]
+    stream: io.TextIOBase, name: str, required: tuple[str, ...], dataset: Dataset
 ) -> Iterator[tuple[int, dict]]:
+    """The well-formed rows with their line numbers; malformed ones go to bad_rows."""
     reader = csv.DictReader(stream, restkey="__extra__")
     header = reader.fieldnames or []
     missing = [c for c in required if c not in header]
@@ -111,16 +112,12 @@ def _rows(
     for row in reader:
         line = reader.line_num
         if "__extra__" in row:
-            yield (
-                line,
-                {
-                    "__bad__": f"{len(header) + len(row['__extra__'])} fields, expected "
-                    f"{len(header)}"
-                },
-            )
+            fields = len(header) + len(row["__extra__"])
+            dataset.bad_rows.append(BadRow(name, line, f"{fields} fields, expected {len(header)}"))
         elif any(v is None for v in row.values()):
             present = sum(v is not None for v in row.values())
-            yield line, {"__bad__": f"truncated line: {present} of {len(header)} fields"}
+            reason = f"truncated line: {present} of {len(header)} fields"
+            dataset.bad_rows.append(BadRow(name, line, reason))
         else:
             yield line, row
 
@@ -157,11 +154,8 @@ def _read_comparisons(stream: io.TextIOBase, dataset: Dataset, progress: bool) -
     name = "comparisons.csv"
     by_pair: dict[tuple[str, str, str], DatasetComparison] = {}
     seen: dict[tuple[str, str, str, str], int] = {}
-    rows = _rows(stream, name, COMPARISON_COLUMNS)
+    rows = _rows(stream, name, COMPARISON_COLUMNS, dataset)
     for line, row in tqdm(rows, desc="reading comparisons", unit=" rows", disable=not progress):
-        if "__bad__" in row:
-            dataset.bad_rows.append(BadRow(name, line, row["__bad__"]))
-            continue
         try:
             user = validation.username(row["public_username"].strip(), "public_username")
             a = validation.youtube_id(row["video_a"].strip(), "video_a")
@@ -206,10 +200,7 @@ def _date(text: str) -> date | None:
 
 def _read_users(stream: io.TextIOBase, dataset: Dataset) -> None:
     name = "users.csv"
-    for line, row in _rows(stream, name, USER_COLUMNS):
-        if "__bad__" in row:
-            dataset.bad_rows.append(BadRow(name, line, row["__bad__"]))
-            continue
+    for line, row in _rows(stream, name, USER_COLUMNS, dataset):
         try:
             user = validation.username(row["public_username"].strip(), "public_username")
             text = row["trust_score"].strip()
@@ -224,10 +215,7 @@ def _read_users(stream: io.TextIOBase, dataset: Dataset) -> None:
 
 def _read_vouchers(stream: io.TextIOBase, dataset: Dataset) -> None:
     name = "vouchers.csv"
-    for line, row in _rows(stream, name, VOUCHER_COLUMNS):
-        if "__bad__" in row:
-            dataset.bad_rows.append(BadRow(name, line, row["__bad__"]))
-            continue
+    for line, row in _rows(stream, name, VOUCHER_COLUMNS, dataset):
         voucher, vouchee = row["by_username"].strip(), row["to_username"].strip()
         try:
             value = float((row.get("value") or "1").strip())
