@@ -113,6 +113,42 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_create_user(args: argparse.Namespace, settings: Settings) -> int:
+    """Create an account; the password is read from standard input (one line)."""
+    from app import auth
+    from app.db import writes
+    from app.db.connection import database
+    from app.db.validation import InvalidInput
+
+    if sys.stdin.isatty() and not args.password_stdin:
+        import getpass
+
+        password = getpass.getpass(f"password for {args.username}: ")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if args.pretrust is not None and not 0.0 <= args.pretrust <= 1.0:
+        print("error: --pretrust must be between 0 and 1", file=sys.stderr)
+        return 1
+
+    async def run() -> int:
+        async with database(settings):
+            try:
+                user = await auth.create_user(args.username, password, is_admin=args.admin)
+            except InvalidInput as exc:
+                print(f"error: {exc.message}", file=sys.stderr)
+                return 1
+            if args.pretrust:  # through the write path, with its event for the learner
+                await writes.set_pretrust(user.id, args.pretrust)
+        role = "admin" if args.admin else "user"
+        print(
+            f"created {role} {args.username!r}"
+            + (f" with pretrust {args.pretrust:g}" if args.pretrust else "")
+        )
+        return 0
+
+    return asyncio.run(run())
+
+
 async def _load_demo_if_empty(settings: Settings, path: Path) -> None:
     from app.datasets.importer import import_dataset
     from app.datasets.reader import read_dataset
@@ -192,6 +228,18 @@ def build_parser() -> argparse.ArgumentParser:
     exp = sub.add_parser("export-tournesol", help="write public data as a Tournesol dataset zip")
     exp.add_argument("out", help="output .zip path")
     exp.set_defaults(func=cmd_export)
+
+    create = sub.add_parser(
+        "create-user", help="create an account; the password is read from standard input"
+    )
+    create.add_argument("username")
+    create.add_argument("--admin", action="store_true", help="with administrator rights")
+    create.add_argument("--pretrust", type=float, help="initial pretrust, 0..1 (default 0)")
+    create.add_argument(
+        "--password-stdin", action="store_true",
+        help="read the password from stdin even on a terminal (no prompt)",
+    )  # fmt: skip
+    create.set_defaults(func=cmd_create_user)
     return parser
 
 

@@ -11,8 +11,9 @@ from strawberry.extensions import (
     MaxTokensLimiter,
     ParserCache,
     ValidationCache,
+    max_aliases,
+    query_depth_limiter,
 )
-from strawberry.extensions import max_aliases, query_depth_limiter
 
 from app.schema.errors import MaskUnexpectedErrors, is_unexpected
 from app.schema.mutation import Mutation
