@@ -206,3 +206,16 @@ def test_train_command_fits_and_checkpoints(env_for, tmp_path):
     assert list((tmp_path / "data" / "checkpoints").glob("ckpt-*"))
     again = run("train", "--quiet")  # warm start from the checkpoint
     assert again.returncode == 0 and "restored checkpoint" in again.stderr
+
+
+async def test_an_empty_database_starts_and_learns_the_first_comparison(db, tmp_path):
+    service = LearnerService(_settings(db, tmp_path))
+    assert await service.start(background=False) is False
+    assert service.video_scores(1) == {}
+    user = await User.create(username="first")
+    a = await Video.create(youtube_id="aaaaaaaaaaa")
+    b = await Video.create(youtube_id="bbbbbbbbbbb")
+    _, event = await writes.upsert_comparison(user.id, a.id, b.id, {"pedagogy": (10, 10)})
+    update = await service.apply(event)
+    assert update.videos[b.id]["pedagogy"].raw > update.videos[a.id]["pedagogy"].raw
+    await service.stop()

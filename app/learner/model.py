@@ -219,7 +219,7 @@ class Learner:
         order = np.lexsort((-np.arange(len(u)), c, b, a, u))
         u, a, b, c, r = u[order], a[order], b[order], c[order], r[order]
         first = np.r_[True, (np.diff(u) != 0) | (np.diff(a) != 0) | (np.diff(b) != 0)
-                      | (np.diff(c) != 0)]  # fmt: skip
+                      | (np.diff(c) != 0)][: len(u)]  # fmt: skip  (no rows: none kept)
         u, a, b, c, r = u[first], a[first], b[first], c[first], r[first]
         # slots: unique (criterion, user, video) over both endpoints
         sk = np.r_[((u << _VBITS) | a) << 4 | c, ((u << _VBITS) | b) << 4 | c]
