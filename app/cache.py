@@ -28,6 +28,7 @@ from aiocache import Cache as _Cache
 from aiocache.serializers import JsonSerializer
 
 from app.config import Settings
+from app.metrics import CACHE_REQUESTS
 
 log = logging.getLogger("sunrank.cache")
 RETRY_SECONDS = 5.0
@@ -107,6 +108,7 @@ class Cache:
 
     async def get(self, key: str) -> Any | None:
         if not self.available:
+            CACHE_REQUESTS.labels("bypassed").inc()
             return None
         try:
             value = await self._backend.get(key)
@@ -114,12 +116,15 @@ class Cache:
             raise
         except Exception as exc:
             self._failed(exc)
+            CACHE_REQUESTS.labels("error").inc()
             return None
         self._succeeded()
         if value is None:
             self.misses += 1
+            CACHE_REQUESTS.labels("miss").inc()
         else:
             self.hits += 1
+            CACHE_REQUESTS.labels("hit").inc()
         return value
 
     async def set(self, key: str, value: Any, ttl: float | None = None) -> None:

@@ -5,7 +5,8 @@ little and works for WebSockets too): it gives every request an id (the client's
 ``X-Request-ID`` when it sends a sane one), returns it in the ``X-Request-ID``
 response header, and when the request ends logs one line with the method, path,
 status, GraphQL operation name, user and duration, and feeds the request metrics.
-The GraphQL layer fills in ``scope["state"]["operation"]`` and ``["user"]``.
+The GraphQL layer fills in ``scope["state"]["operation"]``, and the API guard the
+signed-in ``["viewer"]``.
 """
 
 from __future__ import annotations
@@ -76,7 +77,9 @@ class RequestLog:
                 extra={"fields": {
                     "request_id": request_id, "method": scope.get("method", "WS"),
                     "path": path, "status": status, "operation": operation,
-                    "user": state.get("user"), "duration_ms": round(elapsed * 1000, 2),
+                    "operation_name": state.get("operation_name"),
+                    "user": getattr(state.get("viewer"), "username", None),
+                    "duration_ms": round(elapsed * 1000, 2),
                 }},
             )  # fmt: skip
 

@@ -179,3 +179,32 @@ async def test_postgres_lost_while_serving_fails_clearly_then_recovers(postgres_
             assert up["data"]["videos"]["totalCount"] == 887
             assert (await client.get("/readyz")).status_code == 200
     await proxy.cut()
+
+
+async def test_masked_errors_quote_the_request_id_of_the_log_line(app_client, caplog):
+    """The operation and the request id reach the log line; an unexpected error's
+    message quotes the id the client got in X-Request-ID."""
+    from app.resolvers import videos
+
+    caplog.set_level(logging.INFO)
+    original = videos.count
+
+    async def broken(*args: object) -> int:
+        raise RuntimeError("disk on fire")
+
+    videos.count = broken
+    try:
+        response = await app_client.post(
+            "/graphql", json={"query": "query Mine { videos(first: 1) { totalCount } }"}
+        )
+    finally:
+        videos.count = original
+    request_id = response.headers["x-request-id"]
+    message = response.json()["errors"][0]["message"]
+    assert message == f"Internal server error (request id {request_id})"
+    assert "disk on fire" not in message
+    line = next(r for r in caplog.records if getattr(r, "fields", {}).get("path") == "/graphql")
+    assert line.fields["operation"] == "query videos"
+    assert line.fields["operation_name"] == "Mine"
+    logged = [r for r in caplog.records if r.exc_info and request_id in r.getMessage()]
+    assert logged and "disk on fire" in str(logged[0].exc_info[1])

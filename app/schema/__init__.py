@@ -6,10 +6,12 @@ import functools
 import logging
 
 import strawberry
+from graphql import FieldNode, OperationDefinitionNode
 from strawberry.extensions import (
     AddValidationRules,
     MaxTokensLimiter,
     ParserCache,
+    SchemaExtension,
     ValidationCache,
     max_aliases,
     query_depth_limiter,
@@ -38,6 +40,35 @@ class DepthAndAliasLimits(AddValidationRules):
         super().__init__([_DEPTH_RULE, _ALIAS_RULE])
 
 
+class RecordOperation(SchemaExtension):
+    """Name the operation for the request log line and the metrics (app.ops).
+
+    The metrics label is the operation type and its first root field ("query
+    rankings"): a bounded set, unlike client-chosen operation names, which only go
+    to the log line.
+    """
+
+    def on_execute(self):
+        yield
+        ctx = self.execution_context
+        request = getattr(ctx.context, "request", None)
+        if request is None or ctx.graphql_document is None:
+            return
+        kind = ctx.operation_type.value if ctx.operation_type else "graphql"
+        fields = [
+            selection.name.value
+            for definition in ctx.graphql_document.definitions
+            if isinstance(definition, OperationDefinitionNode)
+            and (ctx.operation_name is None or definition.name is None
+                 or definition.name.value == ctx.operation_name)
+            for selection in definition.selection_set.selections
+            if isinstance(selection, FieldNode)
+        ]  # fmt: skip
+        state = request.scope.setdefault("state", {})
+        state["operation"] = f"{kind} {fields[0]}" if fields else kind
+        state["operation_name"] = ctx.operation_name
+
+
 class SunrankSchema(strawberry.Schema):
     def process_errors(self, errors, execution_context=None) -> None:
         """Log only unexpected errors (MaskUnexpectedErrors logs them with their
@@ -61,6 +92,7 @@ def build_schema() -> strawberry.Schema:
             ParserCache,
             ValidationCache,
             MaskUnexpectedErrors,
+            RecordOperation,
         ],
     )
 

@@ -35,7 +35,10 @@ class MaskUnexpectedErrors(MaskErrors):
         super().__init__(should_mask_error=is_unexpected)
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        request_id = uuid.uuid4().hex[:12]
+        # The id of the request log line and of the X-Request-ID header (app.ops).
+        request = getattr(self.execution_context.context, "request", None)
+        state = request.scope.get("state", {}) if request is not None else {}
+        request_id = state.get("request_id") or uuid.uuid4().hex[:12]
         original = error.original_error
         log.error(
             "request %s: unexpected error at %s: %r",
