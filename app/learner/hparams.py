@@ -70,8 +70,8 @@ class HParams:
     fit_max_iter: int = 100
     fit_max_cg: int = 400
     # online update: Newton steps on the local block, and block size cap per criterion
-    online_steps: int = 3
-    online_max_block: int = 64
+    online_steps: int = 2
+    online_max_block: int = 16
 
     def digest(self) -> str:
         """Stable hash of the values that change the optimum or the stored state.

@@ -53,11 +53,14 @@ import numpy as np
 from app.criteria import CRITERIA
 from app.learner.hparams import HParams
 from app.learner.store import Adjacency, Table
-from app.learner.trust import propagate_trust, voting_rights
+from app.learner.trust import propagate_trust, voting_rights, voting_rights_one
 
 N_CRITERIA = len(CRITERIA)
 _VBITS = 31  # videos < 2**31, users < 2**28 in packed slot keys
-AGGREGATE_ABOVE = 64  # fixed pull terms per item beyond which they are summarised
+
+
+# pulls (live raters) of neighbours' items re-solved with an online block, at most
+NEIGHBOUR_PULL_BUDGET = 256
 
 
 class Changed(NamedTuple):
@@ -261,6 +264,10 @@ class Learner:
     def _refresh_weights(self, items) -> None:
         """Voting rights and pull weights of every slot of ``items`` (None: all)."""
         hp = self.hp
+        if items is not None and len(items) <= 8:  # online events: one group at a time
+            for i in items:
+                self._refresh_item_weights(int(i))
+            return
         sl = np.arange(self.slots.n) if items is None else self._item_slots.get_many(items)
         if len(sl) == 0:
             return
@@ -276,6 +283,25 @@ class Learner:
             )  # fmt: skip
         self.slots.vr[sl] = vr
         self.slots.w[sl] = vr * n / (hp.C + n)
+
+    def _refresh_item_weights(self, i: int) -> None:
+        """``_refresh_weights`` of one item (the same arithmetic, without grouping)."""
+        hp = self.hp
+        sl = self._item_slots.get(i)
+        n = self.slots.cnt[sl]
+        live = n > 0
+        s = sl[live]
+        self.slots.vr[sl[~live]] = 0.0
+        self.slots.w[sl[~live]] = 0.0
+        if len(s) == 0:
+            return
+        vr = voting_rights_one(
+            self.users.trust[self.slots.user[s]], self.slots.p[s],
+            hp.overtrust_ratio, hp.min_overtrust,
+        )  # fmt: skip
+        ns = n[live]
+        self.slots.vr[s] = vr
+        self.slots.w[s] = vr * ns / (hp.C + ns)
 
     # ------------------------------------------------------------------ growth
     def _user(self, user_id: int) -> int:
@@ -347,45 +373,43 @@ class Learner:
         return np.array([hp.lam, hp.nu, hp.delta, hp.sigma])
 
     def _solve_local(self, block: np.ndarray, items: np.ndarray) -> None:
-        """Exact-Newton re-solve of θ[block] and ρ[items], everything else fixed."""
+        """Exact-Newton re-solve of θ[block] and ρ[items], everything else fixed.
+
+        Terms: every row incident to a block slot, the pulls of the block slots (to
+        their items, free or fixed), and the pulls of every other live rater of the
+        free items (their θ fixed, gathered device-side by index). Exact: nothing is
+        summarised, so a crowded item costs one gather of its raters' θ.
+        """
         block = np.unique(np.asarray(block, np.int64))
         items = np.unique(np.asarray(items, np.int64))
         sv = self.solver
         sv.ensure_capacity(self.slots.n, self.items.n)
-        # pull terms: every live slot of a free item, and every block slot
         ps = self._item_slots.get_many(items)
         ps = ps[self.slots.w[ps] > 0]
         if len(block) == 0:
-            ps = np.unique(ps)
             y, py = sv.items_only(
                 items, ps, self.slots.item[ps], self.slots.w[ps], self._hp_array()
             )
             self.items.rho[items] = y
             self.items.prec[items] = py
             return
-        # fixed pulls of crowded items are summarised on the host by their gradient and
-        # curvature in ρ at the current point (exact to second order in the ρ move,
-        # which is small for an item with many raters); the rest are exact terms
-        K = len(items)
-        fixed = ps[_lookup(block, ps, -1) < 0]
-        kf = np.searchsorted(items, self.slots.item[fixed])
-        crowded = np.bincount(kf, minlength=K) > AGGREGATE_ABOVE
-        agg_g, agg_h = np.zeros(K), np.zeros(K)
-        if crowded.any():
-            m = crowded[kf]
-            s_, k_ = fixed[m], kf[m]
-            e = self.slots.theta[s_] - self.items.rho[items[k_]]
-            lw = self.hp.lam * self.slots.w[s_]
-            root = np.sqrt(e * e + self.hp.delta**2)
-            agg_g = np.bincount(k_, -lw * e / root, minlength=K)
-            agg_h = np.bincount(k_, lw * self.hp.delta**2 / root**3, minlength=K)
-            fixed = fixed[~m]
-        ps = np.unique(np.r_[fixed, block])
-        rows = np.unique(self._slot_rows.get_many(block))
-        rows = rows[self.rows.active[rows]]
+        bitem = self.slots.item[block].astype(np.int64)
+        # the block's own slots on free items are free, not fixed raters: drop them
+        # (every block is one contributor's, who has one slot per item)
+        bu = self.slots.user[block]
+        if np.all(bu == bu[0]):
+            ps = ps[self.slots.user[ps] != bu[0]]
+        else:
+            kp = np.minimum(np.searchsorted(items, bitem), len(items) - 1)
+            for m in block[items[kp] == bitem].tolist():
+                ps = ps[ps != m]
+        rows = self._slot_rows.get_many(block)
+        rows = np.unique(rows[self.rows.active[rows]])
         out, prec = sv.block(
             block, items, self.rows.a[rows], self.rows.b[rows], self.rows.r[rows],
-            ps, self.slots.item[ps], self.slots.w[ps], agg_g, agg_h, self._hp_array(),
+            block, bitem, self.slots.w[block],
+            ps, np.searchsorted(items, self.slots.item[ps]), self.slots.w[ps],
+            self._hp_array(),
         )  # fmt: skip
         B = len(block)
         self.slots.theta[block] = out[:B]
@@ -504,8 +528,17 @@ class Learner:
         self._refresh_weights(sorted(self._rater_change))
         self._rater_change.clear()
         block = np.array(block, np.int64)
-        # neighbours' θ move too, so their items' ρ are re-solved with them
-        free = np.unique(np.r_[items, self.slots.item[block]])
+        # free: θ of the block, ρ of the compared videos, and ρ of the neighbours'
+        # items while they are cheap (few raters, within a pull budget). A crowded
+        # neighbour item keeps its ρ: one of its many raters moved a little, drift
+        # that the periodic refit removes.
+        nb = np.setdiff1d(self.slots.item[block], items)
+        if len(nb):
+            nc = self.items.ncontrib[nb]
+            if nc.sum() > NEIGHBOUR_PULL_BUDGET:  # cheapest first
+                o = np.argsort(nc, kind="stable")
+                nb = nb[o[np.cumsum(nc[o]) <= NEIGHBOUR_PULL_BUDGET]]
+        free = np.unique(np.r_[np.array(items, np.int64), nb])
         self._solve_local(block, free)
         return Changed(self._item_names(free), user)
 

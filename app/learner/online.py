@@ -1,30 +1,39 @@
 """Online update: local Newton solves of J, each one ``tf.function`` call.
 
 The local problem fixes every θ and ρ except N = B + K free variables: a block of
-B slots (the submitter's slots for the two videos and their neighbours in that
-submitter's comparisons) and K items (the affected (criterion, video) pairs, whose
-ρ is re-solved over all of its slots).
+B slots (the submitter's slots for the two videos and a capped set of their
+neighbours in that submitter's comparisons) and K items (the two compared
+(criterion, video) pairs, whose ρ is re-solved over all of their raters, plus the
+neighbours' items while they have few raters).
 
 The host describes only the terms of J that touch a free variable, with indices
 into one local vector ``z = [x_free (N), fixed values (F)]``:
 
 * rows (R): comparisons incident to a block slot (endpoints ``ia``, ``ib``);
-* pulls (P): the (slot, item) pull terms with a free slot or a free item
-  (``is_``, ``ii``), with weight ``pw``;
+* block pulls (P): the pull terms of the block slots (``is_``, ``ii``, ``pw``);
+* item pulls (P2): the other raters of the free items, by global slot index (their
+  θ are gathered in the graph, never copied through the host);
 * the priors of the free variables (1/σ² for θ, ν for ρ).
 
+Crowded groups (a block slot with more than ``SUMMARISE_ABOVE`` rows to fixed
+slots, a free item with more than ``SUMMARISE_ABOVE`` fixed raters) enter as their
+exact gradient and curvature at the starting point, computed in the graph in one
+pass: a quadratic model, exact to second order in the move, which is small when
+the terms are many. The Newton iterations then only touch the small exact part.
+
 ``solve_block`` runs ``steps`` exact Newton steps on the dense N×N Hessian (N is
-small: at most ``online_max_block`` slots per criterion plus 2 items per criterion)
-and takes the best step of a fixed ladder of lengths (a vectorised line search;
-α = 0 is on the ladder, so the local objective never increases). ``solve_items``
-is the ρ-only variant for trust and voting-right changes: K independent 1-D Newton
+small: at most ``online_max_block`` slots per criterion plus their items) and takes
+the best step of a fixed ladder of lengths (a vectorised line search; α = 0 is on
+the ladder, so the local objective never increases). ``solve_items`` is the
+ρ-only variant for trust and voting-right changes: K independent 1-D Newton
 problems, any K.
 
 Inputs are packed in one int32 and one float64 vector with a size header, and the
-functions are called through their concrete function: per-call Python overhead
-is then two tensor conversions. Signatures are shape-relaxed, so each function
-traces once per pair of variables; the variables are replaced (and both functions
-re-traced) only when their capacity doubles. ``OnlineSolver.traces`` counts traces.
+functions are called through their concrete function's flat call (no signature
+binding): per-call Python overhead is then two tensor conversions. Signatures are
+shape-relaxed, so each function traces once per pair of variables; the variables
+are replaced (and both functions re-traced) only when their capacity doubles.
+``OnlineSolver.traces`` counts traces.
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ import tensorflow as tf
 from app.learner.objective import DT, d2phi, dphi, huber, phi
 
 _ALPHAS = (1.0, 0.5, 0.25, 0.125, 0.0625, 0.015625, 0.0)
+SUMMARISE_ABOVE = 64  # terms per variable beyond which they enter as a quadratic model
 _SIG = [tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], DT)]
 
 
@@ -88,38 +98,64 @@ class OnlineSolver:
 
     # ------------------------------------------------------------------ host side
     def block(
-        self, blk, items, ga, gb, r, ps, pi, pw, agg_g, agg_h, hp
+        self, blk, items, ga, gb, r, bs, bi, bw, ps, pk, pw, hp
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Re-solve θ[blk] and ρ[items] (sorted unique global indices).
+        """Re-solve θ[blk] and ρ[items] (sorted unique global indices) in one call.
 
-        rows: global slot endpoints ``ga``/``gb`` and ``r``; pulls: global slot
-        ``ps``, global item ``pi``, weight ``pw``; ``agg_g``/``agg_h`` (per item):
-        gradient and curvature in ρ of pull terms summarised by the caller as a
-        quadratic around the current ρ. Returns (new values, Laplace precisions),
-        both ordered as ``[blk, items]``.
+        rows: global slot endpoints ``ga``/``gb`` and ``r`` (at least one endpoint in
+        ``blk``); block pulls: block slot ``bs`` (global) to item ``bi`` (global, free
+        or fixed) with weight ``bw``; item pulls: fixed slot ``ps`` (global, not in
+        ``blk``) to free item ``items[pk]`` with weight ``pw``. Returns (new values,
+        Laplace precisions), both ordered as ``[blk, items]``.
+
+        Crowded terms are summarised in the graph: a block slot's rows to fixed
+        slots, when it has more than ``SUMMARISE_ABOVE`` of them, and an item's pulls
+        from fixed raters, when it has more than ``SUMMARISE_ABOVE``, enter as their
+        exact gradient and curvature at the starting point (a quadratic model, exact
+        to second order in the move, which is small when the terms are many). The
+        rest are exact terms. Fixed θ are gathered by global index in the graph.
         """
         B, K = len(blk), len(items)
         N = B + K
-        # fixed endpoints get indices after the free ones
-        fs = np.setdiff1d(np.r_[ga, gb, ps], blk, assume_unique=False)
-        fi = np.setdiff1d(pi, items)
-        F1 = len(fs)
-
-        def slot_idx(g):
-            pos = np.searchsorted(blk, g)
-            pos = np.minimum(pos, max(B - 1, 0))
-            free = (blk[pos] == g) if B else np.zeros(len(g), bool)
-            return np.where(free, pos, N + np.searchsorted(fs, g))
-
-        def item_idx(g):
-            pos = np.minimum(np.searchsorted(items, g), max(K - 1, 0))
-            free = (items[pos] == g) if K else np.zeros(len(g), bool)
-            return np.where(free, B + pos, N + F1 + np.searchsorted(fi, g))
-
-        ia, ib, is_, ii = slot_idx(ga), slot_idx(gb), slot_idx(ps), item_idx(pi)
-        head = [B, K, len(fs), len(fi), len(ga), len(ps)]
-        ints = np.concatenate([head, blk, items, fs, fi, ia, ib, is_, ii]).astype(np.int32)
-        floats = np.concatenate([r, pw, agg_g, agg_h, hp]).astype(np.float64)
+        R = len(ga)
+        g = np.concatenate([ga, gb])
+        pos = np.minimum(np.searchsorted(blk, g), B - 1)
+        free = blk[pos] == g
+        fa, fb = free[:R], free[R:]
+        # boundary rows (one endpoint fixed) of block slots with many of them
+        bnd = fa != fb
+        fslot = np.where(fa, pos[:R], pos[R:])  # the free endpoint (for boundary rows)
+        nb = np.bincount(fslot[bnd], minlength=B)
+        summ = bnd & (nb[fslot] > SUMMARISE_ABOVE)
+        rsf, rso = fslot[summ], np.where(fa, gb, ga)[summ]
+        rss = np.where(fa[summ], -1.0, 1.0)  # d = sign·(θ_free − θ_fixed)
+        rsr = r[summ]
+        ex = ~summ
+        ga, gb, r = ga[ex], gb[ex], r[ex]
+        fa, fb, pa, pb = fa[ex], fb[ex], pos[:R][ex], pos[R:][ex]
+        R = len(ga)
+        fs = np.concatenate([ga[~fa], gb[~fb]])
+        ia = np.where(fa, pa, 0)
+        ib = np.where(fb, pb, 0)
+        na = int((~fa).sum())
+        ia[~fa] = N + np.arange(na)
+        ib[~fb] = N + na + np.arange(len(fs) - na)
+        kpos = np.minimum(np.searchsorted(items, bi), max(K - 1, 0))
+        kfree = (items[kpos] == bi) if K else np.zeros(len(bi), bool)
+        fi = bi[~kfree]
+        ii = np.empty(len(bi), np.int64)
+        ii[kfree] = B + kpos[kfree]
+        ii[~kfree] = N + len(fs) + np.arange(len(fi))
+        is_ = np.searchsorted(blk, bs)
+        # item pulls of crowded items
+        crowd = np.bincount(pk, minlength=K)[pk] > SUMMARISE_ABOVE
+        pss, psk, psw = ps[crowd], pk[crowd], pw[crowd]
+        ps, pk, pw = ps[~crowd], pk[~crowd], pw[~crowd]
+        head = [B, K, len(fs), len(fi), R, len(bs), len(ps), len(rsf), len(pss)]
+        ints = np.concatenate(
+            [head, blk, items, fs, fi, ia, ib, is_, ii, ps, pk, rsf, rso, psk, pss]
+        ).astype(np.int32)
+        floats = np.concatenate([r, bw, pw, rsr, rss, psw, hp]).astype(np.float64)
         out = self._call("block", ints, floats)
         return out[:N], out[N:]
 
@@ -140,21 +176,30 @@ class OnlineSolver:
         @tf.function(input_signature=_SIG)
         def solve_block(ints, floats):
             self.traces += 1  # Python side effect: runs only while tracing
-            B, K, F1, F2, R, P = (ints[i] for i in range(6))
+            B, K, F1, F2, R, P, P2, RS, PS = (ints[i] for i in range(9))
             N = B + K
-            blk, items, fs, fi, ia, ib, is_, ii = tf.split(
-                ints[6:], tf.stack([B, K, F1, F2, R, R, P, P])
+            blk, items, fs, fi, ia, ib, is_, ii, ps, pk, rsf, rso, psk, pss = tf.split(
+                ints[9:], tf.stack([B, K, F1, F2, R, R, P, P, P2, P2, RS, RS, PS, PS])
             )
-            r, pw, agg_g, agg_h, hp = tf.split(floats, tf.stack([R, P, K, K, 4]))
+            r, pw, pw2, rsr, rss, psw, hp = tf.split(floats, tf.stack([R, P, P2, RS, RS, PS, 4]))
             lam, nu, delta, sigma = hp[0], hp[1], hp[2], hp[3]
-            # prior curvature, plus the summarised pulls of crowded items (their ρ part)
-            q = tf.concat([tf.fill([B], 1.0 / (sigma * sigma)), nu + agg_h], 0)
-            ag = tf.concat([tf.zeros([B], DT), agg_g], 0)
+            q = tf.concat([tf.fill([B], 1.0 / (sigma * sigma)), tf.fill([K], nu)], 0)
             fixed = tf.concat([tf.gather(theta_var, fs), tf.gather(rho_var, fi)], 0)
             x = tf.concat([tf.gather(theta_var, blk), tf.gather(rho_var, items)], 0)
             x0 = x
-            # 0.5·q·x² + ag·(x − x0) + 0.5·agg_h·((x − x0)² − x²): prior + summarised pulls
-            qp = tf.concat([tf.fill([B], 1.0 / (sigma * sigma)), tf.fill([K], nu)], 0)
+            # summarised terms: gradient gq and curvature hq at x0 (quadratic model)
+            ds = rss * (tf.gather(x0, rsf) - tf.gather(theta_var, rso))
+            es = tf.gather(theta_var, pss) - tf.gather(x0, psk + B)
+            _, dhs, d2hs = huber(es, delta)
+            seg_q = tf.concat([rsf, psk + B], 0)
+            gq = tf.math.unsorted_segment_sum(
+                tf.concat([rss * (dphi(ds) - rsr), -lam * psw * dhs], 0), seg_q, N
+            )
+            hq = tf.math.unsorted_segment_sum(tf.concat([d2phi(ds), lam * psw * d2hs], 0), seg_q, N)
+            # exact item pulls: fixed θ of the other raters of uncrowded free items
+            t2 = tf.gather(theta_var, ps)
+            k2 = pk + B
+            lpw2 = lam * pw2
             # clamped indices: every fixed endpoint → the dummy row/column N
             ca, cb, cs, ci = (tf.minimum(v, N) for v in (ia, ib, is_, ii))
             seg = tf.concat([ca, cb, cs, ci], 0)
@@ -163,45 +208,56 @@ class OnlineSolver:
                  tf.concat([ca, cb, cb, ca, cs, ci, ci, cs], 0)], 1,
             )  # fmt: skip
             lpw = lam * pw
+            qd = q + hq
 
             def derivs(x):
                 z = tf.concat([x, fixed], 0)
                 d = tf.gather(z, ib) - tf.gather(z, ia)
                 e = tf.gather(z, is_) - tf.gather(z, ii)
-                return d, e
+                return d, e, t2 - tf.gather(x, k2)
 
             def value(X):  # X: [A, N] → [A]
                 Z = tf.concat([X, tf.broadcast_to(fixed, [tf.shape(X)[0], F1 + F2])], 1)
                 d = tf.gather(Z, ib, axis=1) - tf.gather(Z, ia, axis=1)
                 e = tf.gather(Z, is_, axis=1) - tf.gather(Z, ii, axis=1)
                 h, _, _ = huber(e, delta)
+                h2, _, _ = huber(t2[None, :] - tf.gather(X, k2, axis=1), delta)
+                D = X - x0
                 return (
                     tf.reduce_sum(phi(d) - r * d, 1)
                     + tf.reduce_sum(lpw * h, 1)
-                    + 0.5 * tf.reduce_sum(qp * X * X, 1)
-                    + tf.reduce_sum(ag * (X - x0), 1)
-                    + 0.5 * tf.reduce_sum((q - qp) * (X - x0) * (X - x0), 1)
+                    + tf.reduce_sum(lpw2 * h2, 1)
+                    + 0.5 * tf.reduce_sum(q * X * X, 1)
+                    + tf.reduce_sum(gq * D + 0.5 * hq * D * D, 1)
                 )
 
             for _ in range(steps):
-                d, e = derivs(x)
+                d, e, e2 = derivs(x)
                 gd, c = dphi(d) - r, d2phi(d)
                 _, dh, d2h = huber(e, delta)
+                _, dh2, d2h2 = huber(e2, delta)
                 gp, hh = lpw * dh, lpw * d2h
                 g = tf.math.unsorted_segment_sum(tf.concat([-gd, gd, gp, -gp], 0), seg, N + 1)
-                g = g[:N] + qp * x + ag + (q - qp) * (x - x0)
+                g = (
+                    g[:N]
+                    + q * x
+                    + gq
+                    + hq * (x - x0)
+                    - tf.math.unsorted_segment_sum(lpw2 * dh2, k2, N)
+                )
                 hv = tf.concat([c, c, -c, -c, hh, hh, -hh, -hh], 0)
                 H = tf.scatter_nd(hidx, hv, tf.stack([N + 1, N + 1]))[:N, :N]
-                H = H + tf.linalg.diag(q)
+                H = H + tf.linalg.diag(qd + tf.math.unsorted_segment_sum(lpw2 * d2h2, k2, N))
                 dx = tf.linalg.cholesky_solve(tf.linalg.cholesky(H), -g[:, None])[:, 0]
                 vals = value(x[None, :] + alphas[:, None] * dx[None, :])
                 x = x + alphas[tf.argmin(vals)] * dx
-            d, e = derivs(x)
+            d, e, e2 = derivs(x)
             _, _, d2h = huber(e, delta)
+            _, _, d2h2 = huber(e2, delta)
             cc = d2phi(d)
             hh = lpw * d2h
             prec = tf.math.unsorted_segment_sum(tf.concat([cc, cc, hh, hh], 0), seg, N + 1)
-            prec = prec[:N] + q
+            prec = prec[:N] + qd + tf.math.unsorted_segment_sum(lpw2 * d2h2, k2, N)
             theta_var.scatter_nd_update(blk[:, None], x[:B])
             rho_var.scatter_nd_update(items[:, None], x[B:])
             return tf.concat([x, prec], 0)
@@ -239,9 +295,16 @@ class OnlineSolver:
         # traced on first use (a full fit alone never traces them)
         self._fns = {"block": solve_block, "items": solve_items}
         self._concrete: dict[str, object] = {}
+        self._flat = True
 
     def _call(self, name: str, ints: np.ndarray, floats: np.ndarray) -> np.ndarray:
         fn = self._concrete.get(name)
         if fn is None:
             fn = self._concrete[name] = self._fns[name].get_concrete_function()
-        return fn(tf.constant(ints), tf.constant(floats)).numpy()
+        args = [tf.constant(ints), tf.constant(floats)]
+        if self._flat:  # skips the signature binding (~0.1 ms a call)
+            try:
+                return fn._call_flat(args, fn.captured_inputs).numpy()
+            except (AttributeError, TypeError):  # private API changed: public call
+                self._flat = False
+        return fn(*args).numpy()

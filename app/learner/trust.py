@@ -96,3 +96,20 @@ def voting_rights(
     """vr per member: p·max(t, m_group). Arrays are per member (one per slot)."""
     m = overtrust_level(group, trust, p, n_groups, ratio, min_overtrust)
     return np.asarray(p, dtype=np.float64) * np.maximum(trust, m[np.asarray(group, np.int64)])
+
+
+def voting_rights_one(
+    trust: np.ndarray, p: np.ndarray, ratio: float = 0.1, min_overtrust: float = 2.0
+) -> np.ndarray:
+    """:func:`voting_rights` of a single group (the online path: no grouping)."""
+    trust = np.asarray(trust, dtype=np.float64)
+    p = np.asarray(p, dtype=np.float64)
+    order = np.argsort(trust, kind="stable")
+    pt = p * trust
+    budget = ratio * pt.sum() + min_overtrust
+    P = np.cumsum(p[order])
+    Q = np.cumsum(pt[order])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cand = np.where(P > 0, (budget + Q) / P, np.inf)
+    m = min(float(cand.min()), 1.0)
+    return p * np.maximum(trust, m)
