@@ -49,6 +49,7 @@ class Cache:
         parts = urlsplit(url)
         self.kind = parts.scheme
         self.hits = self.misses = self.errors = 0
+        self.generation = 0
         self._down_since: float | None = None
         self._retry_at = 0.0
         if parts.scheme == "redis":
@@ -78,11 +79,20 @@ class Cache:
             enabled=settings.cache_enabled,
         )
 
-    @staticmethod
-    def key(kind: str, version: int, params: Any) -> str:
-        """``kind:v<version>:<sha1 of the canonical JSON of params>``."""
+    def key(self, kind: str, version: int, params: Any) -> str:
+        """``kind:v<version>.<generation>:<sha1 of the canonical JSON of params>``.
+
+        ``version`` is the learner's score version; ``generation`` counts this
+        process's mutations (see :meth:`data_changed`), which change data without
+        moving the scores (a new account, a new video).
+        """
         blob = json.dumps(params, sort_keys=True, separators=(",", ":"), default=str)
-        return f"{kind}:v{version}:{hashlib.sha1(blob.encode()).hexdigest()}"
+        digest = hashlib.sha1(blob.encode()).hexdigest()
+        return f"{kind}:v{version}.{self.generation}:{digest}"
+
+    def data_changed(self) -> None:
+        """A mutation completed: every key made from now on is new."""
+        self.generation += 1
 
     @property
     def available(self) -> bool:

@@ -21,6 +21,7 @@ from app.learner.service import LearnerService
 from app.limits import ApiGuard
 from app.ops import RequestLog, healthz, metrics, readyz
 from app.resolvers.context import SunrankGraphQL
+from app.response_cache import ResponseCache
 from app.schema import build_schema
 
 log = logging.getLogger("sunrank")
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         middleware=[
             Middleware(RequestLog),
             Middleware(ApiGuard, settings=settings, token_cache=token_cache),
+            Middleware(ResponseCache),
         ],
         lifespan=lifespan,
     )

@@ -151,6 +151,8 @@ def read_dataset(path: str | Path, progress: bool = False) -> Dataset:
 def _read_comparisons(stream: io.TextIOBase, dataset: Dataset, progress: bool) -> None:
     from tqdm import tqdm
 
+    tqdm.monitor_interval = 0  # no monitor thread left running in a server process
+
     name = "comparisons.csv"
     by_pair: dict[tuple[str, str, str], DatasetComparison] = {}
     seen: dict[tuple[str, str, str, str], int] = {}

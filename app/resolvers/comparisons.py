@@ -101,10 +101,14 @@ async def submit(
     viewer = ctx.require_viewer()
     a, b = await _pair(video_a, video_b)
     checked = check_scores(scores)
-    _, event = await writes.upsert_comparison(viewer.id, a.id, b.id, checked)
+    comparison, event = await writes.upsert_comparison(viewer.id, a.id, b.id, checked)
     await apply(ctx, event)
-    data = await _load(viewer.id, a, b)
-    assert data is not None
+    # What was just written, oriented as asked: no need to read it back.
+    ordered = sorted(checked.items(), key=lambda item: CRITERION_INDEX[item[0]])
+    data = ComparisonData(
+        comparison.id, viewer.id, a, b, [(c, s, m) for c, (s, m) in ordered],
+        comparison.created_at, comparison.updated_at,
+    )  # fmt: skip
     return data, a, b
 
 

@@ -1,5 +1,6 @@
-"""Counts for ``stats``, cached per score version (and for a few seconds, since
-videos can be added without a score change)."""
+"""Counts for ``stats``, cached per data version (score version and mutation
+generation, :meth:`app.cache.Cache.key`) and for a few seconds at most, since another
+process (an import) can add users and videos."""
 
 from __future__ import annotations
 

@@ -87,13 +87,13 @@ async def test_both_backends_return_the_same_json():
             calls.append(1)
             return {**value, "weights": [("a", 1.0)]}  # a tuple, as computed
 
-        key = Cache.key("rankings", 7, {"w": [("a", 1.0)]})
-        assert key.startswith("rankings:v7:")
+        key = cache.key("rankings", 7, {"w": [("a", 1.0)]})
+        assert key.startswith("rankings:v7.0:")
         first = await cache.get_or_compute(key, compute)
         second = await cache.get_or_compute(key, compute)
         assert first == second == value and len(calls) == 1, cache.kind
         # another score version is another key: never a stale ranking
-        assert await cache.get(Cache.key("rankings", 8, {"w": [("a", 1.0)]})) is None
+        assert await cache.get(cache.key("rankings", 8, {"w": [("a", 1.0)]})) is None
         await cache.close()
 
 
