@@ -6,11 +6,31 @@
 (a) consistency — fit the first 80 % of a dataset's comparison rows, stream the
     last 20 % through online updates only, compare with a full fit of everything:
     Spearman of global scores (target ≥ 0.99) and the largest gap (raw units).
-(b) held-out accuracy — tiny_tournesol_2024-01, seeded 90/10 split over rows; on
-    held-out ``largely_recommended`` rows with score ≠ 0: sign accuracy (a
-    predicted tie counts ½) and mean GBT log-likelihood, from personal scores
-    (global where the contributor has not scored both videos) and from global
-    scores only. Targets: personal ≥ 0.875, global ≥ 0.81.
+(b) held-out accuracy — tiny_tournesol_2024-01, seeded 90/10 splits over rows
+    (``--seeds``, default 5: seeds 0-4; mean, min..max and each split reported); on
+    held-out ``largely_recommended`` rows with score ≠ 0: sign accuracy (a predicted
+    tie counts ½) and mean GBT log-likelihood, from personal scores (global where the
+    contributor has not scored both videos) and from global scores only. Targets:
+    personal ≥ 0.875, global ≥ 0.81.
+
+    Why we measure ~1.5 points below DESIGN.md's reference at the same λ, ν, δ
+    (investigated, λ=0.3 ν=3 δ=0.5 C=3): the implementation is not the cause — an
+    independent scipy L-BFGS solve of J on split 0 agrees with our fit to 1.1e-7 in
+    ρ and 1.5e-5 in θ, and gives the same 0.8568 / 0.7955 (early-stopped L-BFGS
+    iterates do not do better either). The data set has only 5 contributors (all
+    trust 1) on this criterion, ~1,650 held-out rows: one split's accuracy has a
+    standard deviation of ≈ 0.006; over 20 splits personal ranges 0.851..0.874
+    (mean 0.8617), so one split is not enough to compare solvers, hence the
+    multi-split mean. Protocol variants measured (5-8 splits, personal mean): split
+    over comparisons (all criteria of a (u, a, b) together) 0.8637 vs rows 0.8621;
+    per-video fallback (θ where scored, else ρ) +0.0006; n_uv over all criteria
+    +0.0015; n_uv counted on the full data +0.0007; ties dropped from training
+    −0.009; σ 3 / 20: −0.004 / +0.003; C 1 / 10: +0.002 / −0.001; all criteria's
+    rows evaluated +0.003. None explains 1.5 points. One that over-explains it: θ
+    shared across criteria with a row split (the held-out row's "importance" twin,
+    same sign 91 % of the time, stays in training) gives 0.890 — a leak. Our
+    protocol (per-criterion J, row split, fallback as the issue states) is kept; the
+    reference's 87.5 % looks like a favourable single split and/or a leak.
 (c) recovery — synthetic data with known true scores: Spearman(ρ, truth).
 (d) manipulation — k fake accounts (trust w) compare one target video at
     +score_max against videos across the ranking; how far the target's global
@@ -25,7 +45,7 @@ import argparse
 from collections import OrderedDict
 
 import numpy as np
-from _common import dataset, emit, load_tournesol, quiet_tf, synthetic
+from _common import dataset, emit, load_tournesol, quiet_tf, spread, synthetic
 from scipy.stats import spearmanr
 
 quiet_tf()
@@ -66,36 +86,44 @@ def part_a(hp, size):
     return {"size": size, "events": len(events), "per_criterion": out}
 
 
-def part_b(hp, seed=0):
+def part_b(hp, seeds=(0, 1, 2, 3, 4)):
+    """Held-out accuracy over several seeded splits: mean, spread and each split."""
     from app.learner.scale import loglik
 
     ds = load_tournesol()
     cmp = ds.comparisons
-    rng = np.random.default_rng(seed)
-    test = rng.random(len(cmp)) < 0.1
-    lr = fit(cmp[~test], ds, hp)
-    ev = cmp[test & (cmp[:, 3] == 0) & (cmp[:, 4] != 0)]
-    gids, graw, *_ = lr.video_scores(0)
-    glob = dict(zip(gids.tolist(), graw.tolist(), strict=True))
-    pers = {}
-    res = {"personal": [0.0, 0.0], "global": [0.0, 0.0]}
-    for u, a, b, _c, s, m in ev.tolist():
-        if u not in pers:
-            pers[u] = {v: t for v, c, t, _ in lr.contributor_scores(u) if c == 0}
-        p = pers[u]
-        ga, gb = glob.get(a, 0.0), glob.get(b, 0.0)
-        dp = (p[b] - p[a]) if (a in p and b in p) else (gb - ga)
-        for key, d in (("personal", dp), ("global", gb - ga)):
-            res[key][0] += 0.5 if d == 0 else float(np.sign(d) == np.sign(s))
-            res[key][1] += float(loglik(s / m, d))
-    n = len(ev)
-    return {
-        "heldout_rows": n,
-        "personal_accuracy": res["personal"][0] / n,
-        "global_accuracy": res["global"][0] / n,
-        "personal_loglik": res["personal"][1] / n,
-        "global_loglik": res["global"][1] / n,
-    }
+    per = []
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        test = rng.random(len(cmp)) < 0.1
+        lr = fit(cmp[~test], ds, hp)
+        ev = cmp[test & (cmp[:, 3] == 0) & (cmp[:, 4] != 0)]
+        gids, graw, *_ = lr.video_scores(0)
+        glob = dict(zip(gids.tolist(), graw.tolist(), strict=True))
+        pers = {}
+        res = {"personal": [0.0, 0.0], "global": [0.0, 0.0]}
+        for u, a, b, _c, s, m in ev.tolist():
+            if u not in pers:
+                pers[u] = {v: t for v, c, t, _ in lr.contributor_scores(u) if c == 0}
+            p = pers[u]
+            ga, gb = glob.get(a, 0.0), glob.get(b, 0.0)
+            dp = (p[b] - p[a]) if (a in p and b in p) else (gb - ga)
+            for key, d in (("personal", dp), ("global", gb - ga)):
+                res[key][0] += 0.5 if d == 0 else float(np.sign(d) == np.sign(s))
+                res[key][1] += float(loglik(s / m, d))
+        n = len(ev)
+        per.append({
+            "seed": seed, "heldout_rows": n,
+            "personal_accuracy": res["personal"][0] / n, "global_accuracy": res["global"][0] / n,
+            "personal_loglik": res["personal"][1] / n, "global_loglik": res["global"][1] / n,
+        })  # fmt: skip
+    out = {"seeds": list(seeds)}
+    for k in ("personal_accuracy", "global_accuracy", "personal_loglik", "global_loglik"):
+        xs = [p[k] for p in per]
+        out[k] = float(np.mean(xs))
+        out[k + "_spread"] = spread(xs)
+    out["per_split"] = per
+    return out
 
 
 def part_c(hp, n_rows=20_000, seed=3):
@@ -170,19 +198,27 @@ def main() -> None:
     ap.add_argument("--grid", action="store_true", help="(b) and (c) over a λ/ν grid")
     ap.add_argument("--lam", type=float)
     ap.add_argument("--nu", type=float)
+    ap.add_argument("--delta", type=float)
+    ap.add_argument("--C", type=float)
+    ap.add_argument("--seeds", type=int, default=5, help="(b): number of seeded splits")
     args = ap.parse_args()
     hp = HParams()
     if args.lam is not None:
         hp = hp.with_(lam=args.lam)
     if args.nu is not None:
         hp = hp.with_(nu=args.nu)
+    if args.delta is not None:
+        hp = hp.with_(delta=args.delta)
+    if args.C is not None:
+        hp = hp.with_(C=args.C)
+    seeds = tuple(range(args.seeds))
     out = {"hparams": {"lam": hp.lam, "nu": hp.nu, "delta": hp.delta, "C": hp.C, "sigma": hp.sigma}}
     if args.grid:
         grid = []
         for lam, nu in [(1, 10), (0.3, 3), (0.3, 1), (0.3, 0.3), (0.1, 1), (0.1, 0.3), (1, 0.1),
                         (0.2, 3), (0.5, 3)]:  # fmt: skip
             h = hp.with_(lam=lam, nu=nu)
-            b = part_b(h)
+            b = part_b(h, seeds)
             c = part_c(h) if "c" in args.parts else {}
             grid.append({"lam": lam, "nu": nu, **b, **c})
             print(f"λ={lam:<4} ν={nu:<4} personal {b['personal_accuracy']:.4f} global "
@@ -195,8 +231,14 @@ def main() -> None:
         out["a_consistency"] = part_a(hp, args.size)
         print("(a)", out["a_consistency"], flush=True)
     if "b" in args.parts:
-        out["b_heldout"] = part_b(hp)
-        print("(b)", out["b_heldout"], flush=True)
+        out["b_heldout"] = part_b(hp, seeds)
+        b = out["b_heldout"]
+        pa, ga = b["personal_accuracy_spread"], b["global_accuracy_spread"]
+        print(
+            f"(b) personal {b['personal_accuracy']:.4f} (splits {pa['min']:.4f}..{pa['max']:.4f})"
+            f" global {b['global_accuracy']:.4f} (splits {ga['min']:.4f}..{ga['max']:.4f})",
+            flush=True,
+        )
     if "c" in args.parts:
         out["c_recovery"] = part_c(hp)
         print("(c)", out["c_recovery"], flush=True)

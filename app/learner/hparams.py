@@ -9,27 +9,48 @@ contributor compared, ρ one per video::
       + (ν/2) · Σ_v ρ_v²                                global prior
     w_uv = vr_uv · n_uv / (C + n_uv)
 
-Defaults, chosen by held-out accuracy (``bench/learner_quality.py --parts bc --grid``
-and variants; tiny_tournesol_2024-01, seeded 90/10 split over rows, sign accuracy on
-the 1,648 held-out ``largely_recommended`` rows with a nonzero score, personal /
-global; C=3, σ=7 and δ=0.5 unless said):
+Defaults, chosen by held-out accuracy AND manipulation resistance
+(``bench/learner_quality.py --parts bd --lam .. --nu .. --delta .. --C ..``).
+(b): tiny_tournesol_2024-01, mean over 5 seeded 90/10 row splits (seeds 0-4), sign
+accuracy on the ~1,650 held-out ``largely_recommended`` rows with a nonzero score;
+one split's standard deviation is ≈ 0.006 (20 splits at λ=0.3 ν=3 δ=0.5: 0.851 to
+0.874), so differences below ~0.005 are noise. (d): 40 fake accounts at trust 0
+rate a bottom-decile video (10th percentile) +10 against 29 others, synthetic 20k
+rows; "move" is its raw ρ move, "bound" 2·λ·Σw_fake/ν.
 
-    λ=1   ν=10            0.8459 / 0.7919
-    λ=0.3 ν=3             0.8568 / 0.7955
-    λ=0.3 ν=0.3           0.8647 / 0.8070
-    λ=1   ν=0.1           0.8653 / 0.8307
-    λ=1   ν=0.1  δ=2      0.8708 / 0.8277   (best personal, bound 20·w: too weak)
-    λ=2   ν=0.1  δ=4      0.8714 / 0.8271
-    λ=1   ν=0.3  δ=2      0.8677 / 0.8228
-    λ=1   ν=1    δ=2      0.8617 / 0.8137   ← default
-    λ=0.3 ν=0.1           0.8671 / 0.8222
+    λ    ν    δ    C   personal  global   (d) trust 0: pct after  move  bound
+    1    1    2    3   0.8606    0.8129                99.8       1.79  3.39  ← default
+    0.3  0.3  0.5  3   0.8661    0.8142                99.7       1.98  3.66
+    0.3  0.3  0.5  1   0.8687    0.8222                99.4       2.17  4.09
+    1    0.1  2    3   0.8671    0.8240                99.9      18.2  34.9
+    0.5  1    2    3   0.8624    0.8120                99.5       1.00  1.86
+    0.3  1    2    3   0.8626    0.8073                99.5       0.63  1.06
+    0.5  3    2    3   0.8609    0.8097                99.4       0.34  0.58
+    0.3  3    0.5  3   0.8621    0.7988                99.1       0.22  0.35
+    0.1  1    2    3   0.8606    0.8034                99.2       0.21  0.37
 
-No setting tried reaches the issue's personal target (0.875); global ≥ 0.81 needs
-ν ≤ 1. The default is the most robust point that meets the global target: its
-Byzantine bound 2·λ·w/ν = 2·w is the same as DESIGN.md's (λ=0.3, ν=0.3) row, and a
-wider δ (2: the pull is quadratic within ±2 raw units, |x| beyond) buys personal
-accuracy at no cost in the bound. ν=1 keeps Tournesol's "presumption of
-non-recommendability": a video rated once stays near 0.
+What this shows:
+
+* personal ≥ 0.875 is not reached by any setting (best 5-split mean 0.8687; no
+  single split of 20 reached it at DESIGN.md's λ=0.3 ν=3 δ=0.5, best 0.8736). Our
+  solver of J matches an independent scipy L-BFGS solve to 1e-7 in ρ, so the gap to
+  DESIGN's 87.5 % is protocol, not implementation (see bench/learner_quality.py).
+* global ≥ 0.81 needs λ/ν ≳ 1/3 with δ=2, or λ/ν ≥ 1 with δ=0.5.
+* Against trust-0 Sybils the *percentile* move is ~99 at every λ, ν, δ, C tried:
+  λ/ν scales both the fakes' raw move and the spread of thinly rated videos' ρ, so
+  it cannot buy robustness. What decides it is the AffineOvertrust budget: the 40
+  fakes share 0.1·T_v + 2 ≈ 2 units of voting right, more than the honest raters of
+  a thinly rated video hold. Measured at the default λ, ν: min_overtrust 2 → 99.8th
+  percentile (Σw_fake 1.70), 0.5 → 97.6th (0.52), 0 → 17.1st (+7 points, 0.10).
+  That is a DESIGN.md decision (Tournesol's constant 2), not changed here.
+
+Default kept at λ=1, ν=1, δ=2, C=3: it meets global ≥ 0.81 with the smallest
+per-contributor bound among the settings that do (2·w), and its online updates stay
+within the tests' refit tolerance. λ=0.3 ν=0.3 δ=0.5 (same bound ratio) is +0.55 /
++0.13 points, within one split's noise, but its sharper kink leaves online ρ 0.063
+from a refit on the test data (tolerance 0.05): not switched without re-validating
+that. ν=1 keeps Tournesol's "presumption of non-recommendability": a video rated
+once stays near 0.
 
 Byzantine bound: the optimality condition for ρ_v is
 ν·ρ_v = λ·Σ_u w_uv·H'_δ(θ_uv − ρ_v) with |H'_δ| < 1, and the rest of the problem is
