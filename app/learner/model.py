@@ -221,8 +221,9 @@ class Learner:
         # one row per (user, pair, criterion): the last one wins
         order = np.lexsort((-np.arange(len(u)), c, b, a, u))
         u, a, b, c, r = u[order], a[order], b[order], c[order], r[order]
-        first = np.r_[True, (np.diff(u) != 0) | (np.diff(a) != 0) | (np.diff(b) != 0)
-                      | (np.diff(c) != 0)][: len(u)]  # fmt: skip  (no rows: none kept)
+        first = np.r_[
+            True, (np.diff(u) != 0) | (np.diff(a) != 0) | (np.diff(b) != 0) | (np.diff(c) != 0)
+        ][: len(u)]  # fmt: skip  (no rows: none kept)
         u, a, b, c, r = u[first], a[first], b[first], c[first], r[first]
         # slots: unique (criterion, user, video) over both endpoints
         sk = np.r_[((u << _VBITS) | a) << 4 | c, ((u << _VBITS) | b) << 4 | c]
@@ -362,6 +363,17 @@ class Learner:
             self._solver = OnlineSolver(self.slots.cap, self.items.cap, self.hp.online_steps)
             self._solver.assign(self.slots.view("theta"), self.items.view("rho"))
         return self._solver
+
+    def adopt_solver(self, other: Learner) -> None:
+        """Take over ``other``'s compiled online solver, loaded with this θ and ρ.
+
+        A background refit builds a fresh Learner; with its own solver, its first
+        online update would trace the tf.functions again (about a second).
+        """
+        if other._solver is None:
+            return
+        self._solver, other._solver = other._solver, None
+        self._solver.assign(self.slots.view("theta"), self.items.view("rho"))
 
     @property
     def trace_count(self) -> int:

@@ -419,6 +419,7 @@ class LearnerService:
         def swap() -> int:
             pending = self._refit_log or []
             self._refit_log = None
+            fresh.adopt_solver(self.learner)  # no retrace on the next online update
             for kind, payload in pending:
                 try:
                     _dispatch(fresh, EventKind(kind), payload)
