@@ -50,8 +50,10 @@ def wait_ready(base: str) -> None:
 
 def main(base: str) -> None:
     wait_ready(base)
-    data = graphql(base, "{ criteria { name isMain } videos(first: 3) { totalCount "
-                   "edges { node { youtubeId } } } }")
+    data = graphql(
+        base,
+        "{ criteria { name isMain } videos(first: 3) { totalCount edges { node { youtubeId } } } }",
+    )
     assert data["criteria"][0] == {"name": "largely_recommended", "isMain": True}, data
     assert data["videos"]["totalCount"] == 6248, data["videos"]["totalCount"]
     print(f"query ok: {data['videos']['totalCount']} videos")
@@ -59,11 +61,19 @@ def main(base: str) -> None:
 
     user = f"smoke{int(time.time())}"
     creds = {"input": {"username": user, "password": "correct horse battery staple"}}
-    register = graphql(base, "mutation($input: CredentialsInput!) { register(input: $input) "
-                       "{ userErrors { message } } }", creds)["register"]
+    register = graphql(
+        base,
+        "mutation($input: CredentialsInput!) { register(input: $input) "
+        "{ userErrors { message } } }",
+        creds,
+    )["register"]
     assert not register["userErrors"], register
-    login = graphql(base, "mutation($input: CredentialsInput!) { login(input: $input) "
-                    "{ token userErrors { message } } }", creds)["login"]
+    login = graphql(
+        base,
+        "mutation($input: CredentialsInput!) { login(input: $input) "
+        "{ token userErrors { message } } }",
+        creds,
+    )["login"]
     assert login["token"] and not login["userErrors"], login
 
     submit = graphql(
@@ -73,8 +83,13 @@ def main(base: str) -> None:
         " videoA { youtubeId scores { criterion score nComparisons } }"
         " videoB { youtubeId scores { criterion score nComparisons } }"
         " userErrors { field message code } } }",
-        {"input": {"videoA": a, "videoB": b,
-                   "scores": [{"criterion": "largely_recommended", "score": 7}]}},
+        {
+            "input": {
+                "videoA": a,
+                "videoB": b,
+                "scores": [{"criterion": "largely_recommended", "score": 7}],
+            }
+        },
         token=login["token"],
     )["submitComparison"]
     assert not submit["userErrors"], submit
