@@ -162,16 +162,8 @@ class ApiGuard:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        sent = False
-
-        async def replay() -> dict:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+        scope.setdefault("state", {})["body"] = body  # read once (app.response_cache)
+        await self.app(scope, replay_body(body, receive), send)
 
     async def _too_large(self, send: Send) -> None:
         await _json_error(
@@ -187,3 +179,17 @@ class ApiGuard:
             f"exceeded: retry in {seconds} s", "RATE_LIMITED",
             [(b"retry-after", str(seconds).encode())],
         )  # fmt: skip
+
+
+def replay_body(body: bytes, receive: Receive) -> Receive:
+    """The buffered body once more for the app, then the client's own messages."""
+    sent = False
+
+    async def replay() -> dict:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay

@@ -25,6 +25,8 @@ import json
 from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.limits import replay_body
+
 MAX_CACHED_BYTES = 256 * 1024
 
 
@@ -48,8 +50,10 @@ class ResponseCache:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != self.path:
             await self.app(scope, receive, send)
             return
-        body = await _read_body(receive)
-        replay = _replay(body, receive)
+        body = scope.get("state", {}).get("body")  # buffered by app.limits.ApiGuard
+        if body is None:
+            body = await _read_body(receive)
+        replay = replay_body(body, receive)
         try:
             request = json.loads(body)
             types = _operation_types(request["query"])
@@ -89,20 +93,6 @@ async def _read_body(receive: Receive) -> bytes:
         chunks.append(message.get("body", b""))
         if not message.get("more_body"):
             return b"".join(chunks)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """The body once more for the app, then the client's own messages."""
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
 
 
 async def _send_json(send: Send, body: bytes) -> None:
