@@ -226,3 +226,32 @@ async def test_an_empty_database_starts_and_learns_the_first_comparison(db, tmp_
     update = await service.apply(event)
     assert update.videos[b.id]["pedagogy"].raw > update.videos[a.id]["pedagogy"].raw
     await service.stop()
+
+
+async def test_untrusted_accounts_cannot_make_a_video_recommendable(sample_db, tmp_path):
+    """Sybils (trust 0) can push a video's score, but Tournesol's rule keeps it out
+    of default rankings: its raters' trust must sum to 1.5."""
+    service = LearnerService(_settings(sample_db, tmp_path))
+    await service.start(background=False)
+    table = await service.ranking_table()
+    target = next(
+        int(v)
+        for v, trust in zip(table.video_ids, table.main_sum_trust, strict=True)
+        if trust < 0.5
+    )
+    before = service.video_scores(target)["largely_recommended"].score
+    others = await Video.exclude(id=target).order_by("id").limit(12)
+    for k in range(10):
+        sybil = await User.create(username=f"sybil{k}")
+        for other in others:
+            _, event = await writes.upsert_comparison(
+                sybil.id, other.id, target, {"largely_recommended": (10, 10)}
+            )
+            await service.apply(event)
+    after = service.video_scores(target)["largely_recommended"]
+    assert after.score > before, "their comparisons do count"
+    assert after.n_contributors >= 10
+    assert not service.is_safe(target)
+    table = await service.ranking_table()
+    assert target not in set(table.video_ids[table.safe()].tolist())
+    await service.stop()
