@@ -86,9 +86,22 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
     from app.db.connection import database
+    from app.leader import LeaderLock, LeaderLockError
     from app.learner.service import LearnerService
 
     async def run() -> None:
+        # A running server owns the learner and its checkpoints: ask it instead.
+        leader = LeaderLock(settings.db_url, settings.data_dir)
+        try:
+            await leader.acquire()
+        except LeaderLockError as exc:
+            raise LeaderLockError(f"{exc}; while it runs, use the admin `refit` mutation") from None
+        try:
+            await fit()
+        finally:
+            await leader.release()
+
+    async def fit() -> None:
         async with database(settings):
             service = LearnerService(settings)
             with tqdm(desc="full fit", unit=" it", disable=args.quiet) as bar:

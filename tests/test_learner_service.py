@@ -255,3 +255,23 @@ async def test_untrusted_accounts_cannot_make_a_video_recommendable(sample_db, t
     table = await service.ranking_table()
     assert target not in set(table.video_ids[table.safe()].tolist())
     await service.stop()
+
+
+def test_train_refuses_while_a_server_owns_the_learner(env_for):
+    from tests.test_ops import _start_server
+
+    server, _ = _start_server(env_for, "--demo", "--demo-path", str(SAMPLE))
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "app", "train", "--quiet"],
+            env=env_for,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    assert result.returncode == 1
+    assert "use the admin `refit` mutation" in result.stderr
+    assert "Traceback" not in result.stderr
