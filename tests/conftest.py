@@ -13,6 +13,7 @@ import os
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -92,6 +93,28 @@ async def db(db_url: str) -> AsyncIterator[str]:
         yield db_url
     finally:
         await connection.close()
+
+
+@asynccontextmanager
+async def empty_database_like(db_url: str, tmp_path: Path) -> AsyncIterator[str]:
+    """Switch the ORM to a fresh, migrated database of the same kind as ``db_url``;
+    back to ``db_url`` afterwards."""
+    if db_url.startswith("sqlite"):
+        other, name = f"sqlite://{tmp_path / f'other-{uuid.uuid4().hex[:8]}.sqlite3'}", None
+    else:
+        name = f"sunrank_test_{uuid.uuid4().hex[:12]}"
+        await _pg_admin(f'CREATE DATABASE "{name}"')
+        other = db_url.rsplit("/", 1)[0] + f"/{name}"
+    await connection.close()
+    await connection.migrate(other)
+    await connection.init(other)
+    try:
+        yield other
+    finally:
+        await connection.close()
+        if name is not None:
+            await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await connection.init(db_url)
 
 
 @pytest.fixture

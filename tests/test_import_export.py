@@ -20,7 +20,7 @@ from app.db.models import (
     Video,
     Vouch,
 )
-from tests.conftest import SAMPLE, TINY
+from tests.conftest import SAMPLE, TINY, empty_database_like
 
 HEADER = "public_username,video_a,video_b,criteria,score,score_max,week_date\n"
 GOOD = "alice,aaaaaaaaaaa,bbbbbbbbbbb,largely_recommended,3,10,2024-01-01\n"
@@ -178,10 +178,10 @@ async def test_export_then_import_reproduces_the_comparisons(db, db_url, tmp_pat
         )
 
     # Into an empty database of the same kind.
-    await _wipe()
-    await import_dataset(read_dataset(out))
-    assert await _public_comparisons() == expected
-    assert await User.filter(username="aidjango").values_list("pretrust", flat=True) == [1.0]
+    async with empty_database_like(db_url, tmp_path):
+        await import_dataset(read_dataset(out))
+        assert await _public_comparisons() == expected
+        assert await User.filter(username="aidjango").values_list("pretrust", flat=True) == [1.0]
 
 
 async def test_export_leaves_out_private_ratings(db, tmp_path):
@@ -197,11 +197,6 @@ async def test_export_leaves_out_private_ratings(db, tmp_path):
     counts = await export_dataset(tmp_path / "out.zip")
     assert private > 0
     assert counts["comparisons.csv"] == await ComparisonScore.all().count() - private
-
-
-async def _wipe() -> None:
-    for model in (Event, ComparisonScore, Comparison, Vouch, RatingVisibility, Video, User):
-        await model.all().delete()
 
 
 def test_datasets_ship_with_their_licence():

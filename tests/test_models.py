@@ -93,3 +93,14 @@ async def test_a_failed_transaction_leaves_nothing(db):
                 comparison=comparison, criterion="pedagogy", score=99, score_max=10, using_db=conn
             )
     assert await Comparison.all().count() == 0
+
+
+async def test_the_event_log_is_append_only(db):
+    from app.db.models import Event, EventKind
+
+    event = await Event.create(kind=EventKind.PRETRUST_CHANGED, payload={"user": 1, "pretrust": 1})
+    with pytest.raises(Exception, match="append-only"):
+        await Event.filter(id=event.id).update(payload={"user": 2, "pretrust": 1})
+    with pytest.raises(Exception, match="append-only"):
+        await Event.filter(id=event.id).delete()
+    assert (await Event.get(id=event.id)).payload == {"user": 1, "pretrust": 1}
