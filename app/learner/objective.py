@@ -83,10 +83,8 @@ def _terms(theta, rho, ra, rb, r, slot_item, w, hp):
     return lam, nu, delta, sigma, d, e
 
 
-@tf.function(input_signature=[_V, _V, _I, _I, _V, _I, _V, _HP])
-def value(theta, rho, ra, rb, r, slot_item, w, hp):
-    lam, nu, delta, sigma, d, e = _terms(theta, rho, ra, rb, r, slot_item, w, hp)
-    h, _, _ = huber(e, delta)
+def _value(theta, rho, r, w, d, h, lam, nu, sigma):
+    """J from the differences d, the pull terms h = H_δ(θ − ρ) and the priors."""
     return (
         tf.reduce_sum(phi(d) - r * d)
         + lam * tf.reduce_sum(w * h)
@@ -95,18 +93,9 @@ def value(theta, rho, ra, rb, r, slot_item, w, hp):
     )
 
 
-@tf.function(input_signature=[_V, _V, _I, _I, _V, _I, _V, _HP])
-def value_grad(theta, rho, ra, rb, r, slot_item, w, hp):
-    """(J, ∂J/∂θ, ∂J/∂ρ), analytic."""
-    lam, nu, delta, sigma, d, e = _terms(theta, rho, ra, rb, r, slot_item, w, hp)
+def _gradient(theta, rho, ra, rb, r, slot_item, w, d, dh, lam, nu, sigma):
+    """(∂J/∂θ, ∂J/∂ρ) given d and dh = H'_δ(θ − ρ)."""
     S, n_items = tf.shape(theta)[0], tf.shape(rho)[0]
-    h, dh, _ = huber(e, delta)
-    J = (
-        tf.reduce_sum(phi(d) - r * d)
-        + lam * tf.reduce_sum(w * h)
-        + tf.reduce_sum(theta * theta) / (2.0 * sigma * sigma)
-        + 0.5 * nu * tf.reduce_sum(rho * rho)
-    )
     gd = dphi(d) - r
     pull = lam * w * dh
     g_theta = (
@@ -116,7 +105,23 @@ def value_grad(theta, rho, ra, rb, r, slot_item, w, hp):
         + theta / (sigma * sigma)
     )
     g_rho = nu * rho - tf.math.unsorted_segment_sum(pull, slot_item, n_items)
-    return J, g_theta, g_rho
+    return g_theta, g_rho
+
+
+@tf.function(input_signature=[_V, _V, _I, _I, _V, _I, _V, _HP])
+def value(theta, rho, ra, rb, r, slot_item, w, hp):
+    lam, nu, delta, sigma, d, e = _terms(theta, rho, ra, rb, r, slot_item, w, hp)
+    h, _, _ = huber(e, delta)
+    return _value(theta, rho, r, w, d, h, lam, nu, sigma)
+
+
+@tf.function(input_signature=[_V, _V, _I, _I, _V, _I, _V, _HP])
+def value_grad(theta, rho, ra, rb, r, slot_item, w, hp):
+    """(J, ∂J/∂θ, ∂J/∂ρ), analytic."""
+    lam, nu, delta, sigma, d, e = _terms(theta, rho, ra, rb, r, slot_item, w, hp)
+    h, dh, _ = huber(e, delta)
+    g_theta, g_rho = _gradient(theta, rho, ra, rb, r, slot_item, w, d, dh, lam, nu, sigma)
+    return _value(theta, rho, r, w, d, h, lam, nu, sigma), g_theta, g_rho
 
 
 @tf.function(input_signature=[_V, _V, _I, _I, _V, _I, _V, _HP])
@@ -183,21 +188,8 @@ def newton_direction(theta, rho, ra, rb, r, slot_item, w, hp, forcing, max_cg):
     S, n_items = tf.shape(theta)[0], tf.shape(rho)[0]
     inv_s2 = 1.0 / (sigma * sigma)
     h, dh, d2h = huber(e, delta)
-    J = (
-        tf.reduce_sum(phi(d) - r * d)
-        + lam * tf.reduce_sum(w * h)
-        + tf.reduce_sum(theta * theta) * 0.5 * inv_s2
-        + 0.5 * nu * tf.reduce_sum(rho * rho)
-    )
-    gd = dphi(d) - r
-    pull = lam * w * dh
-    gt = (
-        tf.math.unsorted_segment_sum(gd, rb, S)
-        - tf.math.unsorted_segment_sum(gd, ra, S)
-        + pull
-        + theta * inv_s2
-    )
-    gr = nu * rho - tf.math.unsorted_segment_sum(pull, slot_item, n_items)
+    J = _value(theta, rho, r, w, d, h, lam, nu, sigma)
+    gt, gr = _gradient(theta, rho, ra, rb, r, slot_item, w, d, dh, lam, nu, sigma)
     c = d2phi(d)
     hs = lam * w * d2h
     mt = 1.0 / (
