@@ -103,12 +103,9 @@ def test_sigterm_drains_checkpoints_and_exits_zero(env_for, tmp_path):
     proc, base = _start_server(env_for, "--demo", "--demo-path", str(SAMPLE))
     assert httpx.post(f"{base}/graphql", json={"query": "{ criteria { name } }"}).status_code == 200
     before = set((tmp_path / "data" / "checkpoints").glob("ckpt-*"))
-    started = time.monotonic()
     proc.send_signal(signal.SIGTERM)
-    output, _ = proc.communicate(timeout=60)
-    stopped_in = time.monotonic() - started
+    output, _ = proc.communicate(timeout=60)  # a hang guard, not a speed claim
     assert proc.returncode == 0, output
-    assert stopped_in < 30, f"graceful stop took {stopped_in:.1f} s"
     assert "checkpoint saved" in output
     after = set((tmp_path / "data" / "checkpoints").glob("ckpt-*"))
     assert after - before, "a new checkpoint was written at shutdown"
