@@ -135,6 +135,7 @@ def part_c(hp, n_rows=20_000, seed=3):
 
 def part_d(hp, k=40, n_rows=20_000, seed=4):
     from app.learner import Learner
+    from app.learner.scale import squash
 
     ds = synthetic(n_rows, seed=seed)
     cmp = ds.comparisons
@@ -185,6 +186,10 @@ def part_d(hp, k=40, n_rows=20_000, seed=4):
             "fake_weight_sum_on_target": float(w_fake.sum()),
             "rank_pct_after": rank_pct(i2, r2, target),
             "plain_mean_rank_pct_after": rank_pct(p_ids, p_m, target),
+            # Tournesol's "safe" rule, which default rankings apply: main display score
+            # > 20 and the raters' trust summing to 1.5 (trust-0 fakes add nothing).
+            "raters_trust_sum_after": lr.sum_trust(target, 0),
+            "recommendable_after": bool(squash(after) > 20 and lr.sum_trust(target, 0) >= 1.5),
         }
     return out
 
