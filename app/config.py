@@ -54,10 +54,6 @@ class Settings:
     def checkpoint_dir(self) -> Path:
         return self.data_dir / "checkpoints"
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.db_url.startswith("sqlite:")
-
 
 def _url(schemes: tuple[str, ...]) -> Callable[[str], str]:
     def parse(raw: str) -> str:

@@ -33,7 +33,3 @@ CRITERION_NAMES: tuple[str, ...] = tuple(c.name for c in CRITERIA)
 CRITERION_INDEX: dict[str, int] = {c.name: i for i, c in enumerate(CRITERIA)}
 MAIN_CRITERION: str = next(c.name for c in CRITERIA if c.main)
 SCORE_MAX_CHOICES: tuple[int, ...] = (2, 10)
-
-
-def is_criterion(name: str) -> bool:
-    return name in CRITERION_INDEX

@@ -82,10 +82,6 @@ async def _json_error(
     await send({"type": "http.response.body", "body": body})
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
 class ApiGuard:
     """The middleware; ``paths`` are the routes it guards (default ``/graphql``)."""
 

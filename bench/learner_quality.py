@@ -182,7 +182,7 @@ def part_d(hp, k=40, n_rows=20_000, seed=4):
         out[f"trust_{trust:g}"] = {
             "target_after": after,
             "move": after - out["target_before"],
-            "bound_2klw_over_nu": float(2 * hp.lam * w_fake.sum() / hp.nu),
+            "bound_2klw_over_nu": hp.byzantine_bound(float(w_fake.sum())),
             "fake_weight_sum_on_target": float(w_fake.sum()),
             "rank_pct_after": rank_pct(i2, r2, target),
             "plain_mean_rank_pct_after": rank_pct(p_ids, p_m, target),

@@ -25,7 +25,6 @@ DATASETS = ROOT / "data" / "tournesol"
 TINY = DATASETS / "tiny_tournesol_2024-01"
 SAMPLE = DATASETS / "sample_2024-12_17users"
 PG_HOST, PG_PORT = os.environ.get("SUNRANK_TEST_PG_HOST", "127.0.0.1"), 5432
-PG_ADMIN_URL = f"postgres://postgres@{PG_HOST}:{PG_PORT}/postgres"
 REDIS_HOST, REDIS_PORT = os.environ.get("SUNRANK_TEST_REDIS_HOST", "127.0.0.1"), 6379
 
 

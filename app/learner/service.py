@@ -123,7 +123,6 @@ class LearnerService:
         self.version = 0  # increases with every change of the published scores
         self.ready = False
         self.last_fit: Any = None  # FitReport of the last full fit
-        self.events_applied = 0
         self._views: dict[int, dict[str, ScoreView]] = {}
         self._sum_trust: dict[int, float] = {}  # video id → Σ trust on the main criterion
         self._ranking: RankingTable | None = None
@@ -268,7 +267,6 @@ class LearnerService:
             if self._refit_log is not None:
                 self._refit_log.append((event.kind, payload))
             self.watermark = event.id
-        self.events_applied += len(events)
         self._events_since_refit += len(events)
         self._events_since_checkpoint += len(events)
         videos = {video for _, video in changed_items}

@@ -17,7 +17,6 @@ from app.resolvers.pagination import check_first, decode_cursor, encode_cursor
 
 CURSOR_KIND = "video"
 MAX_SEARCH = 200
-MAX_IDS = 100
 
 
 def check_filter(flt: dict[str, Any] | None) -> dict[str, Any]:
