@@ -3,6 +3,7 @@ per database, and PostgreSQL failing at startup or while serving."""
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import socket
@@ -207,3 +208,42 @@ async def test_masked_errors_quote_the_request_id_of_the_log_line(app_client, ca
     assert line.fields["operation_name"] == "Mine"
     logged = [r for r in caplog.records if r.exc_info and request_id in r.getMessage()]
     assert logged and "disk on fire" in str(logged[0].exc_info[1])
+
+
+def test_sigterm_lets_the_request_in_flight_finish(env_for):
+    """A request accepted just before SIGTERM (an admin refit, which waits for a full
+    fit) still gets its whole answer; then the server checkpoints and exits 0."""
+    from tests.conftest import TINY
+
+    creds = {"username": "admin", "password": "a long enough password"}
+    created = subprocess.run(
+        [sys.executable, "-m", "app", "create-user", "admin", "--admin"], env=env_for,
+        input=creds["password"] + "\n", capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    proc, base = _start_server(env_for, "--demo", "--demo-path", str(TINY))
+    login = "mutation($i: CredentialsInput!) { login(input: $i) { token } }"
+    token = httpx.post(f"{base}/graphql", json={"query": login, "variables": {"i": creds}}).json()[
+        "data"
+    ]["login"]["token"]
+
+    body = json.dumps({"query": "mutation { refit { fit { iterations } userErrors { code } } }"})
+    port = int(base.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as conn:
+        conn.sendall(
+            f"POST /graphql HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+            f"Authorization: Bearer {token}\r\nContent-Length: {len(body)}\r\n"
+            f"Connection: close\r\n\r\n{body}".encode()
+        )
+        time.sleep(0.05)  # accepted and being served
+        proc.send_signal(signal.SIGTERM)
+        response = b""
+        while chunk := conn.recv(65536):
+            response += chunk
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, output
+    head, _, payload = response.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), response
+    refit = json.loads(payload)["data"]["refit"]
+    assert refit["userErrors"] == [] and refit["fit"]["iterations"] >= 0, refit
+    assert "checkpoint saved" in output
