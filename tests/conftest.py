@@ -15,8 +15,11 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 
 from app.db import connection
 
@@ -114,6 +117,20 @@ async def empty_database_like(db_url: str, tmp_path: Path) -> AsyncIterator[str]
         if name is not None:
             await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await connection.init(db_url)
+
+
+@asynccontextmanager
+async def running_app(db_url: str, data_dir: Path) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
+    """The real app with its lifespan (learner, cache) on ``db_url``, checkpoints in
+    ``data_dir``, and an HTTP client for it. The ORM must be closed beforehand."""
+    from app.config import load_settings
+    from app.main import create_app
+
+    app = create_app(load_settings({}, database_url=db_url, data_dir=data_dir))
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield app, client
 
 
 @pytest.fixture

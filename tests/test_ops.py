@@ -20,7 +20,7 @@ from app.datasets.importer import import_dataset
 from app.datasets.reader import read_dataset
 from app.db import connection
 from app.main import create_app
-from tests.conftest import PG_HOST, PG_PORT, SAMPLE
+from tests.conftest import PG_HOST, PG_PORT, SAMPLE, running_app
 from tests.tcpproxy import TcpProxy
 
 
@@ -55,11 +55,8 @@ def _start_server(env: dict, *args: str) -> tuple[subprocess.Popen, str]:
 async def app_client(db, db_url, tmp_path):
     await import_dataset(read_dataset(SAMPLE))
     await connection.close()
-    app = create_app(load_settings({}, database_url=db_url, data_dir=tmp_path / "data"))
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            yield client
+    async with running_app(db_url, tmp_path / "data") as (_, client):
+        yield client
 
 
 async def test_health_readiness_metrics_and_request_log(app_client, caplog):

@@ -7,14 +7,11 @@ import sys
 import time
 
 import httpx
-from asgi_lifespan import LifespanManager
 
-from app.config import load_settings
 from app.datasets.importer import import_dataset
 from app.datasets.reader import read_dataset
 from app.db import connection
-from app.main import create_app
-from tests.conftest import SAMPLE
+from tests.conftest import SAMPLE, running_app
 
 VIDEOS = (
     "query($after: String) { videos(first: 2, after: $after) { totalCount "
@@ -61,34 +58,27 @@ def test_serve_answers_graphql_over_http(env_for, tmp_path):
         proc.wait(timeout=30)
 
 
-async def test_videos_pages_follow_their_cursors(db, db_url):
+async def test_videos_pages_follow_their_cursors(db, db_url, tmp_path):
     await import_dataset(read_dataset(SAMPLE))
     await connection.close()
-    app = create_app(load_settings(database_url=db_url))
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            seen, after = [], None
-            for _ in range(3):
-                body = (
-                    await client.post(
-                        "/graphql", json={"query": VIDEOS, "variables": {"after": after}}
-                    )
-                ).json()
-                page = body["data"]["videos"]
-                seen += [e["node"]["youtubeId"] for e in page["edges"]]
-                after = page["pageInfo"]["endCursor"]
-            assert len(seen) == len(set(seen)) == 6
-            bad = (
-                await client.post(
-                    "/graphql", json={"query": "{ videos(first: 1000) { totalCount } }"}
-                )
+    async with running_app(db_url, tmp_path / "data") as (_, client):
+        seen, after = [], None
+        for _ in range(3):
+            body = (
+                await client.post("/graphql", json={"query": VIDEOS, "variables": {"after": after}})
             ).json()
-            assert "between 1 and 100" in bad["errors"][0]["message"]
-            bad = (
-                await client.post(
-                    "/graphql", json={"query": '{ videos(after: "garbage") { totalCount } }'}
-                )
-            ).json()
-            assert "cursor" in bad["errors"][0]["message"]
-            assert (await client.get("/healthz")).json() == {"status": "ok"}
+            page = body["data"]["videos"]
+            seen += [e["node"]["youtubeId"] for e in page["edges"]]
+            after = page["pageInfo"]["endCursor"]
+        assert len(seen) == len(set(seen)) == 6
+        bad = (
+            await client.post("/graphql", json={"query": "{ videos(first: 1000) { totalCount } }"})
+        ).json()
+        assert "between 1 and 100" in bad["errors"][0]["message"]
+        bad = (
+            await client.post(
+                "/graphql", json={"query": '{ videos(after: "garbage") { totalCount } }'}
+            )
+        ).json()
+        assert "cursor" in bad["errors"][0]["message"]
+        assert (await client.get("/healthz")).json() == {"status": "ok"}
