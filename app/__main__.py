@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from app.config import ConfigError, Settings, load_settings
 
@@ -21,10 +22,25 @@ DEMO_DATASET = (
 log = logging.getLogger("sunrank")
 
 
+MIGRATE_LOCK = 0x53554E4D  # "SUNM": PostgreSQL advisory lock held while migrating
+
+
 async def _migrate(settings: Settings) -> None:
     from app.db.connection import migrate
 
-    await migrate(settings.db_url)
+    if settings.db_url.startswith("sqlite:"):
+        await migrate(settings.db_url)
+        return
+    # Replicas started together (compose, a rolling deploy) would race to apply the
+    # same migration: the first one applies it under the lock, the others find none.
+    import asyncpg
+
+    conn = await asyncpg.connect("postgresql://" + settings.db_url.split("://", 1)[1])
+    try:
+        await conn.execute("SELECT pg_advisory_lock($1)", MIGRATE_LOCK)
+        await migrate(settings.db_url)
+    finally:
+        await conn.close()  # ends the session, releasing the lock
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
@@ -75,9 +91,13 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 
     async def run() -> dict[str, int]:
         async with database(settings):
-            return await export_dataset(args.out)
+            return await export_dataset(args.out, generated_by=settings.public_url)
 
-    counts = asyncio.run(run())
+    try:
+        counts = asyncio.run(run())
+    except OSError as exc:  # the database was read; the file could not be written
+        print(f"error: cannot write {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     print(f"wrote {args.out}: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
     return 0
 
@@ -86,8 +106,8 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
     from app.db.connection import database
-    from app.leader import LeaderLock, LeaderLockError
-    from app.learner.service import LearnerService
+    from app.engine.leader import LeaderLock, LeaderLockError
+    from app.engine.service import LearnerService
 
     async def run() -> None:
         # A running server owns the learner and its checkpoints: ask it instead.
@@ -126,6 +146,28 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_refresh_metadata(args: argparse.Namespace, settings: Settings) -> int:
+    from tqdm import tqdm
+
+    from app.db.connection import database
+    from app.sources.refresh import refresh
+
+    async def run() -> int:
+        async with database(settings):
+            with tqdm(desc="video metadata", unit=" videos", disable=args.quiet) as bar:
+                report = await refresh(
+                    settings, everything=args.all, limit=args.limit,
+                    progress=bar.update, on_total=lambda n: bar.reset(total=n),
+                )  # fmt: skip
+        source = "YouTube Data API" if settings.youtube_api_key else "oEmbed (no API key)"
+        print(f"{source}: {report.summary()}")
+        for error in dict.fromkeys(report.errors):
+            print(f"error: {error}", file=sys.stderr)
+        return 1 if report.failed or report.quota_until else 0
+
+    return asyncio.run(run())
+
+
 def cmd_create_user(args: argparse.Namespace, settings: Settings) -> int:
     """Create an account; the password is read from standard input (one line)."""
     from app import auth
@@ -162,6 +204,34 @@ def cmd_create_user(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(run())
 
 
+def cmd_domains(args: argparse.Namespace, settings: Settings) -> int:
+    """List, accept or reject trusted email domains (app/accounts/domains.py)."""
+    from app.accounts import domains
+    from app.db.connection import database
+    from app.db.validation import InvalidInput
+
+    async def run() -> int:
+        async with database(settings):
+            try:
+                if args.action == "list":
+                    for row, n in await domains.listing(args.status):
+                        print(f"{row.domain}\t{row.status}\t{n} verified account(s)")
+                    return 0
+                status = {"add": domains.ACCEPTED, "reject": domains.REJECTED}[args.action]
+                changed = []
+                for name in args.domains:
+                    changed += await domains.set_status(settings, name, status)
+            except InvalidInput as exc:
+                print(f"error: {exc.message}", file=sys.stderr)
+                return 1
+        # the server's learner follows the event log: trust moves there too
+        n = len(args.domains)
+        print(f"{n} domain(s) {status}; pretrust changed for {len(changed)} account(s)")
+        return 0
+
+    return asyncio.run(run())
+
+
 async def _load_demo_if_empty(settings: Settings, path: Path) -> None:
     from app.datasets.importer import import_dataset
     from app.datasets.reader import read_dataset
@@ -177,20 +247,76 @@ async def _load_demo_if_empty(settings: Settings, path: Path) -> None:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from app.leader import LeaderLock
-    from app.server import run_server
+    sqlite = settings.db_url.startswith("sqlite:")
+    if sqlite and args.workers > 1:  # checked before anything slow is imported
+        print(
+            f"sunrank: --workers {args.workers}: SQLite allows one server process; "
+            "run several on PostgreSQL (SUNRANK_DATABASE_URL=postgres://...)",
+            file=sys.stderr,
+        )
+        return 2
+
+    from app.engine.leader import LeaderLock
 
     async def check_leader() -> None:  # fail before uvicorn, with one clear line
         lock = LeaderLock(settings.db_url, settings.data_dir)
         await lock.acquire()
         await lock.release()
 
-    asyncio.run(check_leader())
+    if sqlite:  # on PostgreSQL any number of processes serve (one leads refits)
+        asyncio.run(check_leader())
     asyncio.run(_migrate(settings))
     if args.demo:
         asyncio.run(_load_demo_if_empty(settings, Path(args.demo_path)))
-    run_server(settings)
+    if args.workers == 1:
+        from app.server import run_server
+
+        run_server(settings)
+        return 0
+    return _serve_workers(settings, args.workers)
+
+
+def _serve_workers(settings: Settings, workers: int) -> int:
+    """N uvicorn worker processes sharing one listening socket (uvicorn's supervisor:
+    it restarts a worker that dies, SIGHUP replaces them one by one, SIGTERM stops all).
+    Each worker is a full server with its own learner following the event log."""
+    from uvicorn.config import STARTUP_FAILURE
+    from uvicorn.supervisors import Multiprocess
+
+    from app.server import uvicorn_config
+
+    # The workers are fresh interpreters (spawn) that read their settings from the
+    # environment: the command line's --host/--port go there too.
+    os.environ["SUNRANK_HOST"], os.environ["SUNRANK_PORT"] = settings.host, str(settings.port)
+    config = uvicorn_config(
+        "app.__main__:worker_app", settings, factory=True, workers=workers
+    )  # fmt: skip
+    supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+    supervisor.run()
+    if any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes):
+        print("sunrank: a worker failed to start (its error is logged above)", file=sys.stderr)
+        return 1
     return 0
+
+
+def worker_app() -> Any:
+    """The app of one ``--workers`` process, with the CLI's logging set up in it."""
+    from app.main import create_app
+    from app.ops import setup_logging
+
+    settings = load_settings()
+    setup_logging(settings.log_level, settings.log_format)
+    return create_app(settings)
+
+
+def _positive_int(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {raw!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {raw!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -213,6 +339,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--demo-path",
         default=os.environ.get("SUNRANK_DEMO_DATASET") or str(DEMO_DATASET),
         help="dataset --demo loads (default: SUNRANK_DEMO_DATASET or the bundled sample)",
+    )
+    serve.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=os.environ.get("SUNRANK_WORKERS") or "1",  # argparse converts it
+        metavar="N",
+        help="server processes sharing the port (default: SUNRANK_WORKERS or 1); "
+        "more than 1 needs PostgreSQL",
     )
     serve.set_defaults(func=cmd_serve)
 
@@ -238,9 +372,26 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(func=cmd_train)
 
-    exp = sub.add_parser("export-tournesol", help="write public data as a Tournesol dataset zip")
+    exp = sub.add_parser(
+        "export-tournesol",
+        help="write the public dataset (Tournesol's format; the bytes GET /exports/all.zip serves)",
+    )
     exp.add_argument("out", help="output .zip path")
     exp.set_defaults(func=cmd_export)
+
+    refresh = sub.add_parser(
+        "refresh-metadata",
+        help="fetch video metadata from YouTube (the server also does it in the background)",
+    )
+    which = refresh.add_mutually_exclusive_group()
+    which.add_argument(
+        "--stale", action="store_true",
+        help="videos never fetched or due by the refresh rule (the default)",
+    )  # fmt: skip
+    which.add_argument("--all", action="store_true", help="every video")
+    refresh.add_argument("--limit", type=_positive_int, metavar="N", help="at most N videos")
+    refresh.add_argument("--quiet", action="store_true", help="no progress bar")
+    refresh.set_defaults(func=cmd_refresh_metadata)
 
     create = sub.add_parser(
         "create-user", help="create an account; the password is read from standard input"
@@ -253,6 +404,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="read the password from stdin even on a terminal (no prompt)",
     )  # fmt: skip
     create.set_defaults(func=cmd_create_user)
+
+    domains = sub.add_parser(
+        "domains",
+        help="trusted email domains: a verified address on an accepted one earns pretrust",
+    )
+    actions = domains.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="domains with their status and verified accounts")
+    listing.add_argument("--status", choices=("accepted", "rejected", "pending"))
+    for action, text in (("add", "accept"), ("reject", "reject")):
+        one = actions.add_parser(action, help=f"{text} domains (pretrust follows at once)")
+        one.add_argument("domains", nargs="+", metavar="DOMAIN")
+    domains.set_defaults(func=cmd_domains)
     return parser
 
 
@@ -281,7 +444,7 @@ def _expected_failure(exc: Exception, settings: Settings) -> str | None:
     """One line for failures an operator can fix (no traceback), else None."""
     from tortoise.exceptions import DBConnectionError
 
-    from app.leader import LeaderLockError
+    from app.engine.leader import LeaderLockError
 
     if isinstance(exc, LeaderLockError):
         return str(exc)

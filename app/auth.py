@@ -14,22 +14,23 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from cachetools import TTLCache
 from tortoise.exceptions import IntegrityError
 
 from app.config import Settings
-from app.db import validation
-from app.db.models import ApiToken, User
+from app.db import usernames, validation
+from app.db.models import AccountDeactivation, ApiToken, User
 from app.db.validation import InvalidInput
 
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024
 TOKEN_BYTES = 32
+MAX_CLIENT = 200  # characters of a session's User-Agent kept
 LAST_USED_RESOLUTION = timedelta(minutes=1)  # at most one write per token per minute
 TOKEN_CACHE_SECONDS = 10.0  # in-process memo of token → user (logout clears it here)
 
@@ -95,59 +96,88 @@ async def create_user(
     A non-zero ``pretrust`` goes through the write path (with its event) in the
     caller: see ``sunrank create-user``.
     """
-    validation.username(username)
+    username = validation.username(username)
     check_password(password)
-    if await User.exists(username=username):
-        raise InvalidInput("username", f"the username {username!r} is taken", "USERNAME_TAKEN")
+    key = usernames.key(username)
+    if (holder := await User.filter(username_key=key).first()) is not None:
+        raise taken(username, holder.username)
     password_hash = await hash_password(password)
     try:
         return await User.create(
             username=username, password_hash=password_hash, is_admin=is_admin, pretrust=0.0
         )
     except IntegrityError:  # lost a race with another registration
-        raise InvalidInput(
-            "username", f"the username {username!r} is taken", "USERNAME_TAKEN"
-        ) from None
+        holder = await User.filter(username_key=key).first()
+        raise taken(username, holder.username if holder else username) from None
 
 
-async def login(username: str, password: str) -> tuple[User, str]:
-    """Check the credentials; return the user and a new bearer token."""
-    user = await User.get_or_none(username=username) if isinstance(username, str) else None
+def taken(wanted: str, holder: str) -> InvalidInput:
+    if wanted == holder:
+        return InvalidInput("username", f"the username {wanted!r} is taken", "USERNAME_TAKEN")
+    # Says which existing name it is confused with: both are public anyway.
+    return InvalidInput(
+        "username",
+        f"the username {wanted!r} is too similar to the existing {holder!r} "
+        "(same letters up to case, width or look-alike characters)",
+        "USERNAME_TAKEN",
+    )
+
+
+async def find_user(username: object) -> User | None:
+    """The user a typed name designates: the exact stored name (after NFKC and
+    trimming), else the one name it cannot be told apart from (case, look-alikes)."""
+    if not isinstance(username, str):
+        return None
+    name = usernames.normalize(username)
+    if usernames.problem(name) is not None:
+        return None
+    user = await User.get_or_none(username=name)
+    return user or await User.get_or_none(username_key=usernames.key(name))
+
+
+async def login(username: str, password: str, client: str | None = None) -> tuple[User, str]:
+    """Check the credentials; return the user and a new bearer token (a session,
+    labelled with the ``client`` that asked: its User-Agent)."""
+    user = await find_user(username)
     ok = await verify_password(user.password_hash if user else None, password)
     if user is None or not ok:
         raise InvalidInput("password", "unknown username or wrong password", "BAD_CREDENTIALS")
+    if await AccountDeactivation.exists(user_id=user.id):
+        raise InvalidInput("", "this account was deactivated by an administrator", "DEACTIVATED")
+    return user, await issue_token(user.id, client)
+
+
+async def issue_token(user_id: int, client: str | None = None) -> str:
+    """A new bearer token (a session) for the user; only its hash is stored."""
     token = secrets.token_urlsafe(TOKEN_BYTES)
-    await ApiToken.create(user_id=user.id, token_sha256=sha256(token))
-    return user, token
+    label = client[:MAX_CLIENT] if client else None
+    await ApiToken.create(user_id=user_id, token_sha256=sha256(token), client=label)
+    return token
 
 
 class TokenCache:
     """A short-lived memo of token hash → user, to spare one query per request.
 
-    ``logout`` evicts its token here at once; another process serving the same
-    database notices a revoked token within ``TOKEN_CACHE_SECONDS``.
+    Bounded (``size`` entries, least recently used evicted first, so a flood of
+    tokens cannot flush everyone else's) and each entry lives ``ttl`` seconds:
+    ``logout`` and revocations evict here at once; another process serving the same
+    database notices a revoked or expired token within ``TOKEN_CACHE_SECONDS``.
     """
 
     def __init__(self, ttl: float = TOKEN_CACHE_SECONDS, size: int = 10_000):
-        self.ttl, self.size = ttl, size
-        self._items: dict[str, tuple[float, Viewer]] = {}
+        self._items: TTLCache[str, Viewer] = TTLCache(maxsize=size, ttl=ttl)
 
     def get(self, digest: str) -> Viewer | None:
-        item = self._items.get(digest)
-        if item is None or item[0] < time.monotonic():
-            return None
-        return item[1]
+        return self._items.get(digest)
 
     def put(self, digest: str, viewer: Viewer) -> None:
-        if len(self._items) >= self.size:
-            self._items.clear()
-        self._items[digest] = (time.monotonic() + self.ttl, viewer)
+        self._items[digest] = viewer
 
     def evict(self, digest: str) -> None:
         self._items.pop(digest, None)
 
     def evict_user(self, user_id: int) -> None:
-        for digest in [d for d, (_, v) in self._items.items() if v.id == user_id]:
+        for digest in [d for d, v in self._items.items() if v.id == user_id]:
             self._items.pop(digest, None)
 
 
@@ -159,10 +189,12 @@ async def authenticate(token: str, settings: Settings, cache: TokenCache | None 
     digest = sha256(token)
     if cache is not None and (viewer := cache.get(digest)) is not None:
         return viewer
-    row = await ApiToken.get_or_none(token_sha256=digest, revoked=False).select_related("user")
+    now = datetime.now(UTC)
+    row = await ApiToken.get_or_none(
+        token_sha256=digest, revoked=False, created_at__gt=now - settings.session_lifetime
+    ).select_related("user")
     if row is None:
         raise BadToken()
-    now = datetime.now(UTC)
     if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
         await ApiToken.filter(id=row.id).update(last_used_at=now)
     viewer = viewer_of(row.user, settings, digest)

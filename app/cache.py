@@ -3,10 +3,11 @@
 
 - One serializer (JSON) for both backends, so a value reads back the same
   whichever is configured; cached values are plain JSON data.
-- Callers put the learner's score ``version`` in their keys (see :meth:`key`): a
-  cached ranking is never staler than the last applied comparison. Old versions
-  are never read again and expire with the TTL; nothing is ever cleared (a Redis
-  ``FLUSHDB`` would hit other tenants of the database).
+- Keys carry a persistent data version (see :meth:`Cache.key`): a cached answer
+  is never staler than the last applied event or the last mutation, on any server
+  process, across restarts. Old versions are never read again and expire with the
+  TTL; nothing is ever cleared (a Redis ``FLUSHDB`` would hit other tenants of the
+  database).
 - Keys carry ``SUNRANK_CACHE_NAMESPACE`` (default ``sunrank``) as a prefix.
 - Redis down: every call falls through (a miss, a no-op set), the API keeps
   answering from the learner and the database, and the outage is logged once;
@@ -16,6 +17,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -33,6 +35,7 @@ from app.metrics import CACHE_REQUESTS
 log = logging.getLogger("sunrank.cache")
 RETRY_SECONDS = 5.0
 REDIS_TIMEOUT = 0.5  # seconds for one cache call; slower counts as down
+REVISION_KEY = "revision"
 
 
 class Cache:
@@ -45,11 +48,10 @@ class Cache:
         enabled: bool = True,
     ):
         self.url, self.ttl, self.enabled = url, ttl, enabled
-        self.namespace = namespace.rstrip(":") + ":"
+        self.namespace = namespace.rstrip(":")  # aiocache adds the ":"
         parts = urlsplit(url)
         self.kind = parts.scheme
         self.hits = self.misses = self.errors = 0
-        self.generation = 0
         self._down_since: float | None = None
         self._retry_at = 0.0
         if parts.scheme == "redis":
@@ -79,20 +81,57 @@ class Cache:
             enabled=settings.cache_enabled,
         )
 
-    def key(self, kind: str, version: int, params: Any) -> str:
-        """``kind:v<version>.<generation>:<sha1 of the canonical JSON of params>``.
+    async def key(self, kind: str, scores: int, params: Any) -> str | None:
+        """``kind:<scores>.<revision>:<sha1 of the canonical JSON of params>``, or None
+        when the cache is off or unavailable (callers then compute without it).
 
-        ``version`` is the learner's score version; ``generation`` counts this
-        process's mutations (see :meth:`data_changed`), which change data without
-        moving the scores (a new account, a new video).
+        Both parts of the version are persistent, so a key means the same data on
+        every server process and across restarts:
+
+        - ``scores``: the id of the last event the learner applied (its watermark in
+          the event log, stored in the database);
+        - ``revision``: a counter held in the cache backend itself, moved by
+          :meth:`data_changed` after every mutation (some change data without an
+          event: a new account, a new video) and after every refit. It starts from
+          the clock (nanoseconds) whenever the backend has lost it, so a restarted
+          or flushed Redis cannot hand out an old revision again.
         """
+        revision = await self.revision()
+        if revision is None:
+            return None
         blob = json.dumps(params, sort_keys=True, separators=(",", ":"), default=str)
         digest = hashlib.sha1(blob.encode()).hexdigest()
-        return f"{kind}:v{version}.{self.generation}:{digest}"
+        return f"{kind}:{scores}.{revision}:{digest}"
 
-    def data_changed(self) -> None:
-        """A mutation completed: every key made from now on is new."""
-        self.generation += 1
+    async def revision(self) -> int | None:
+        """The data revision (see :meth:`key`); None when the cache cannot be used."""
+        if not self.available:
+            return None
+        try:
+            # A raw integer, outside the JSON serializer: increment() works on it.
+            value = await self._backend.get(REVISION_KEY, loads_fn=_raw)
+            if value is None:
+                with contextlib.suppress(ValueError):  # another process set it first
+                    await self._backend.add(REVISION_KEY, time.time_ns(), dumps_fn=str)
+                value = await self._backend.get(REVISION_KEY, loads_fn=_raw)
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            self._failed(exc)
+            return None
+        self._succeeded()
+        return int(value)
+
+    async def data_changed(self) -> None:
+        """Data changed: every key made from now on is new (see :meth:`key`)."""
+        if await self.revision() is None:
+            return
+        try:
+            await self._backend.increment(REVISION_KEY)
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            self._failed(exc)
 
     @property
     def available(self) -> bool:
@@ -150,18 +189,25 @@ class Cache:
         self._succeeded()
 
     async def get_or_compute(
-        self, key: str, compute: Callable[[], Awaitable[Any]], ttl: float | None = None
+        self,
+        kind: str,
+        scores: int,
+        params: Any,
+        compute: Callable[[], Awaitable[Any]],
+        ttl: float | None = None,
     ) -> Any:
-        """The cached value, or ``compute()`` stored for next time.
+        """The cached value for (kind, scores, params) (see :meth:`key`), or
+        ``compute()`` stored for next time.
 
         The value goes through the JSON serializer on both paths, so a hit and a
         miss return the same shape whatever the backend.
         """
-        cached = await self.get(key)
+        key = await self.key(kind, scores, params)
+        cached = await self.get(key) if key is not None else None
         if cached is not None:
             return cached
         value = await compute()
-        if self.available:
+        if key is not None:
             await self.set(key, value, ttl)
         return json.loads(json.dumps(value)) if self.enabled else value
 
@@ -170,3 +216,7 @@ class Cache:
             await self._backend.close()
         except Exception:  # closing a dead Redis connection pool
             log.debug("cache close failed", exc_info=True)
+
+
+def _raw(value: Any) -> Any:
+    return value

@@ -1,92 +1,24 @@
-"""Operations: health and readiness, Prometheus metrics, one log line per request.
+"""Operations: health and readiness, Prometheus metrics, structured logging.
 
-``RequestLog`` is a pure ASGI middleware (it never buffers bodies, so it costs
-little and works for WebSockets too): it gives every request an id (the client's
-``X-Request-ID`` when it sends a sane one), returns it in the ``X-Request-ID``
-response header, and when the request ends logs one line with the method, path,
-status, GraphQL operation name, user and duration, and feeds the request metrics.
-The GraphQL layer fills in ``scope["state"]["operation"]``, and the API guard the
-signed-in ``["viewer"]``.
+The per-request log line is app.http.log's.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
-import time
-import uuid
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.metrics import EVENTS_BEHIND, REQUEST_SECONDS, REQUESTS
+from app.metrics import EVENTS_BEHIND
 
 log = logging.getLogger("sunrank.request")
 
 # Events are applied right after they commit, so a few may be in flight under load.
 READY_LAG = 50
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
-
-
-def _request_id(scope: Scope) -> str:
-    for name, value in scope.get("headers", ()):
-        if name == b"x-request-id":
-            candidate = value.decode("latin-1")
-            if _REQUEST_ID.fullmatch(candidate):
-                return candidate
-    return uuid.uuid4().hex[:16]
-
-
-class RequestLog:
-    def __init__(self, app: ASGIApp):
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
-        state = scope.setdefault("state", {})
-        request_id = state["request_id"] = _request_id(scope)
-        started = time.perf_counter()
-        status = 500
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                headers = list(message.get("headers", []))
-                headers.append((b"x-request-id", request_id.encode()))
-                message = {**message, "headers": headers}
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            elapsed = time.perf_counter() - started
-            path = scope.get("path", "")
-            operation = state.get("operation") or _route_name(path)
-            if path != "/metrics":
-                REQUESTS.labels(operation, str(status)).inc()
-                REQUEST_SECONDS.labels(operation).observe(elapsed)
-            log.info(
-                "request",
-                extra={"fields": {
-                    "request_id": request_id, "method": scope.get("method", "WS"),
-                    "path": path, "status": status, "operation": operation,
-                    "operation_name": state.get("operation_name"),
-                    "user": getattr(state.get("viewer"), "username", None),
-                    "duration_ms": round(elapsed * 1000, 2),
-                }},
-            )  # fmt: skip
-
-
-def _route_name(path: str) -> str:
-    # A bounded set of label values: unknown paths must not grow the metrics.
-    return path if path in ("/healthz", "/readyz", "/metrics", "/graphql") else "other"
 
 
 class StructuredFormatter(logging.Formatter):
@@ -136,10 +68,17 @@ async def healthz(request: Request) -> JSONResponse:
 
 
 async def readyz(request: Request) -> JSONResponse:
-    """Ready to serve: database reachable, learner loaded and caught up with the log."""
+    """Ready to serve: database reachable, learner loaded and caught up with the log
+    (``events_behind``; ``role``: leader or follower of refits; ``checkpoint``).
+
+    ``full_fit`` says how far the live scores may be from a full fit of the log:
+    how many events were applied online on top of the last refit, the age of the
+    data that refit read, and whether the next one is running (information only:
+    it does not make the server unready).
+    """
     from tortoise import connections
 
-    from app.learner import dbio
+    from app.engine import dbio
 
     checks: dict[str, Any] = {}
     ok = True
@@ -162,6 +101,14 @@ async def readyz(request: Request) -> JSONResponse:
             EVENTS_BEHIND.set(behind)
             checks["events_behind"] = behind
             ok = ok and behind <= READY_LAG
+        checks["full_fit"] = learner.freshness()
+        # Several processes on PostgreSQL: this one's role, the published fitted state
+        # it runs on (id and event watermark), and whether change notifications arrive
+        # (without them it still follows the log, once a second).
+        cluster = getattr(request.app.state, "cluster", None)
+        if cluster is not None:
+            checks.update(learner.cluster_state())
+            checks["notifications"] = "listening" if cluster.connected else "polling"
     return JSONResponse(
         {"status": "ready" if ok else "not ready", **checks}, status_code=200 if ok else 503
     )
@@ -170,7 +117,7 @@ async def readyz(request: Request) -> JSONResponse:
 async def metrics(request: Request) -> Response:
     learner = getattr(request.app.state, "learner", None)
     if learner is not None and learner.ready:
-        from app.learner import dbio
+        from app.engine import dbio
 
         try:
             EVENTS_BEHIND.set(max(0, await dbio.last_event_id() - learner.watermark))

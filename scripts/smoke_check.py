@@ -63,8 +63,7 @@ def main(base: str) -> None:
     creds = {"input": {"username": user, "password": "correct horse battery staple"}}
     register = graphql(
         base,
-        "mutation($input: CredentialsInput!) { register(input: $input) "
-        "{ userErrors { message } } }",
+        "mutation($input: RegisterInput!) { register(input: $input) { userErrors { message } } }",
         creds,
     )["register"]
     assert not register["userErrors"], register

@@ -28,6 +28,7 @@ DATASETS = ROOT / "data" / "tournesol"
 TINY = DATASETS / "tiny_tournesol_2024-01"
 SAMPLE = DATASETS / "sample_2024-12_17users"
 PG_HOST, PG_PORT = os.environ.get("SUNRANK_TEST_PG_HOST", "127.0.0.1"), 5432
+STARTUP_TIMEOUT = 300  # seconds for an app's lifespan startup in tests
 REDIS_HOST, REDIS_PORT = os.environ.get("SUNRANK_TEST_REDIS_HOST", "127.0.0.1"), 6379
 
 
@@ -126,8 +127,11 @@ async def running_app(db_url: str, data_dir: Path) -> AsyncIterator[tuple[Any, h
     from app.config import load_settings
     from app.main import create_app
 
-    app = create_app(load_settings({}, database_url=db_url, data_dir=data_dir))
-    async with LifespanManager(app) as manager:
+    app = create_app(
+        load_settings({}, database_url=db_url, data_dir=data_dir, metadata_worker=False)
+    )
+    # startup fits the learner: seconds on a busy machine, past the library's 5 s default
+    async with LifespanManager(app, startup_timeout=STARTUP_TIMEOUT) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             yield app, client
@@ -138,4 +142,5 @@ def env_for(tmp_path: Path) -> Iterator[dict[str, str]]:
     """Environment for a ``sunrank`` subprocess with its own data dir."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SUNRANK_")}
     env["SUNRANK_DATA_DIR"] = str(tmp_path / "data")
+    env["SUNRANK_METADATA_WORKER"] = "false"  # no YouTube here (tests/sources has its own)
     yield env

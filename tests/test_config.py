@@ -47,3 +47,14 @@ def test_a_bad_value_names_the_variable(var, value, expected):
     message = str(err.value)
     assert message.startswith(f"{var}=") and expected in message
     assert "\n" not in message
+
+
+def test_every_setting_is_documented_in_the_readme():
+    """README.md is the operator's reference: each SUNRANK_* variable the settings
+    read has a line there (a new setting without documentation fails here)."""
+    from app.config import _PARSERS, PREFIX
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    variables = [PREFIX + name.upper() for name in _PARSERS]
+    assert len(variables) > 30
+    assert [v for v in variables if v not in readme] == []

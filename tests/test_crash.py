@@ -26,8 +26,8 @@ from app.datasets.importer import import_dataset
 from app.datasets.reader import read_dataset
 from app.db import connection
 from app.db.models import Comparison, ComparisonScore, Event, EventKind, Video, VideoScore
+from app.engine.service import LearnerService
 from app.learner.scale import unsquash
-from app.learner.service import LearnerService
 from tests.conftest import SAMPLE
 from tests.test_ops import _start_server
 
@@ -38,7 +38,7 @@ LOAD_S = 20
 # raw units; tests/learner/test_learner.py).
 ONLINE_VS_REFIT = 0.05
 
-REGISTER = "mutation($i: CredentialsInput!) { register(input: $i) { userErrors { message } } }"
+REGISTER = "mutation($i: RegisterInput!) { register(input: $i) { userErrors { message } } }"
 LOGIN = "mutation($i: CredentialsInput!) { login(input: $i) { token userErrors { message } } }"
 SUBMIT = (
     "mutation($i: SubmitComparisonInput!) { submitComparison(input: $i) {"

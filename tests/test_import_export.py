@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from app.datasets.exporter import export_dataset
+from app.datasets.exporter import _paged, export_dataset
 from app.datasets.importer import ImportAborted, import_dataset
 from app.datasets.reader import DatasetError, read_dataset
+from app.db import writes
 from app.db.models import (
     Comparison,
     ComparisonScore,
@@ -20,6 +21,7 @@ from app.db.models import (
     Video,
     Vouch,
 )
+from app.engine.dbio import load_inputs
 from tests.conftest import SAMPLE, TINY, empty_database_like
 
 HEADER = "public_username,video_a,video_b,criteria,score,score_max,week_date\n"
@@ -62,7 +64,9 @@ async def _public_comparisons() -> Counter:
 
 @pytest.mark.parametrize(
     ("path", "score_rows", "videos", "users", "vouches"),
-    [(TINY, 38_387, 6_248, 5, 20), (SAMPLE, 2_268, 887, 21, 52)],
+    # every name of vouchers.csv is a user too (88 in the 2024-01 sample, 5 of them
+    # with comparisons), so that every vouch imports
+    [(TINY, 38_387, 6_248, 88, 129), (SAMPLE, 2_268, 887, 21, 52)],
 )
 async def test_import_counts(db, path, score_rows, videos, users, vouches):
     report = await import_dataset(read_dataset(path))
@@ -75,6 +79,18 @@ async def test_import_counts(db, path, score_rows, videos, users, vouches):
     created = await Event.filter(kind=EventKind.COMPARISON_CREATED).count()
     assert created == comparisons == report.comparisons_created
     assert await User.filter(username="aidjango").values_list("pretrust", flat=True) == [1.0]
+    # The dataset's trust_score already counts its vouches: they are stored as imported,
+    # with no event, and the learner's inputs leave them out.
+    assert await Vouch.filter(imported=False).count() == 0
+    assert await Event.filter(kind=EventKind.VOUCH_CHANGED).count() == 0
+    assert (await load_inputs()).vouches == []
+
+
+async def test_a_vouch_made_here_propagates_beside_imported_ones(db):
+    await import_dataset(read_dataset(SAMPLE))
+    voucher, vouchee = await User.get(username="Antarctus"), await User.get(username="aidjango")
+    await writes.set_vouch(voucher.id, vouchee.id, True)
+    assert (await load_inputs()).vouches == [(voucher.id, vouchee.id)]
 
 
 async def test_import_twice_changes_nothing(db):
@@ -170,7 +186,7 @@ async def test_export_then_import_reproduces_the_comparisons(db, db_url, tmp_pat
     await import_dataset(read_dataset(path))
     expected = await _public_comparisons()
     out = tmp_path / "export.zip"
-    counts = await export_dataset(out)
+    counts = await export_dataset(out, generated_by="http://sunrank.test")
     assert counts["comparisons.csv"] == sum(expected.values())
     with zipfile.ZipFile(out) as zf:
         assert {"README.txt", "LICENSE.txt", "metadata.json", "users.csv", "vouchers.csv"} <= set(
@@ -184,6 +200,15 @@ async def test_export_then_import_reproduces_the_comparisons(db, db_url, tmp_pat
         assert await User.filter(username="aidjango").values_list("pretrust", flat=True) == [1.0]
 
 
+async def test_exports_read_big_tables_in_pages_that_add_up(db):
+    await import_dataset(read_dataset(SAMPLE))
+    fields = ("comparison_id", "criterion", "score", "comparison__user__username")
+    paged = await _paged(ComparisonScore, None, fields, key=(0, 1), page=7)
+    everything = await ComparisonScore.all().values_list(*fields)
+    assert len(everything) > 7 * 100
+    assert sorted(paged) == sorted(everything)
+
+
 async def test_export_leaves_out_private_ratings(db, tmp_path):
     shutil.copy(SAMPLE / "comparisons.csv", tmp_path / "comparisons.csv")
     await import_dataset(read_dataset(tmp_path))
@@ -194,7 +219,7 @@ async def test_export_leaves_out_private_ratings(db, tmp_path):
         await ComparisonScore.filter(comparison__user=user, comparison__video_a=video).count()
         + await ComparisonScore.filter(comparison__user=user, comparison__video_b=video).count()
     )
-    counts = await export_dataset(tmp_path / "out.zip")
+    counts = await export_dataset(tmp_path / "out.zip", generated_by="http://sunrank.test")
     assert private > 0
     assert counts["comparisons.csv"] == await ComparisonScore.all().count() - private
 

@@ -18,8 +18,8 @@ from app.datasets.importer import import_dataset
 from app.datasets.reader import read_dataset
 from app.db import writes
 from app.db.models import ContributorScore, User, Video, VideoScore
+from app.engine.service import LearnerService
 from app.learner.hparams import HParams
-from app.learner.service import LearnerService
 from tests.conftest import SAMPLE
 
 TOL = 1e-6  # replaying the same events on the same checkpoint: equal up to rounding

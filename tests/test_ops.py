@@ -20,7 +20,7 @@ from app.datasets.importer import import_dataset
 from app.datasets.reader import read_dataset
 from app.db import connection
 from app.main import create_app
-from tests.conftest import PG_HOST, PG_PORT, SAMPLE, running_app
+from tests.conftest import PG_HOST, PG_PORT, SAMPLE, STARTUP_TIMEOUT, running_app
 from tests.tcpproxy import TcpProxy
 
 
@@ -64,12 +64,19 @@ async def test_health_readiness_metrics_and_request_log(app_client, caplog):
     assert (await app_client.get("/healthz")).json() == {"status": "ok"}
     ready = await app_client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json() == {
+    body = ready.json()
+    full_fit = body.pop("full_fit")
+    if "role" in body:  # PostgreSQL: a cluster of one, which leads and published its fit
+        assert body.pop("role") == "leader" and body.pop("notifications") == "listening"
+        assert body.pop("checkpoint")["id"] >= 1
+    assert body == {
         "status": "ready",
         "database": "ok",
         "learner": "ok",
         "events_behind": 0,
     }
+    # a startup fit from the database, no event since: the live scores are a full fit
+    assert full_fit["events_since_refit"] == 0 and full_fit["refit_age_seconds"] >= 0
 
     response = await app_client.post(
         "/graphql",
@@ -149,7 +156,7 @@ async def test_postgres_lost_while_serving_fails_clearly_then_recovers(postgres_
     await connection.close()
     app = create_app(load_settings({}, database_url=url, data_dir=tmp_path / "data"))
     query = {"query": "{ videos(first: 2) { totalCount } }"}
-    async with LifespanManager(app) as manager:
+    async with LifespanManager(app, startup_timeout=STARTUP_TIMEOUT) as manager:
         transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             assert (await client.post("/graphql", json=query)).json()["data"]["videos"][
@@ -184,18 +191,18 @@ async def test_masked_errors_quote_the_request_id_of_the_log_line(app_client, ca
     from app.resolvers import videos
 
     caplog.set_level(logging.INFO)
-    original = videos.count
+    original = videos.page
 
-    async def broken(*args: object) -> int:
+    async def broken(*args: object) -> object:
         raise RuntimeError("disk on fire")
 
-    videos.count = broken
+    videos.page = broken  # type: ignore[assignment]
     try:
         response = await app_client.post(
             "/graphql", json={"query": "query Mine { videos(first: 1) { totalCount } }"}
         )
     finally:
-        videos.count = original
+        videos.page = original  # type: ignore[assignment]
     request_id = response.headers["x-request-id"]
     message = response.json()["errors"][0]["message"]
     assert message == f"Internal server error (request id {request_id})"

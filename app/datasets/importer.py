@@ -8,6 +8,7 @@ and only differences are written (a changed score becomes a ``comparison_updated
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
@@ -16,6 +17,7 @@ from tortoise.transactions import in_transaction
 from tqdm import tqdm
 
 from app.datasets.reader import BadRow, Dataset
+from app.db import usernames
 from app.db.models import Comparison, ComparisonScore, Event, EventKind, User, Video, Vouch
 from app.db.writes import canonical, comparison_payload, lock_event_log
 
@@ -40,9 +42,10 @@ class ImportReport:
     comparisons_unchanged: int = 0
     score_rows_written: int = 0
     vouches_created: int = 0
-    vouches_skipped: int = 0  # naming a user the dataset does not contain
     events: int = 0
     bad_rows: list[BadRow] = field(default_factory=list)
+    # (new name, the existing or earlier name it looks like): both imported
+    lookalikes: list[tuple[str, str]] = field(default_factory=list)
 
     def summary(self) -> str:
         return (
@@ -50,8 +53,18 @@ class ImportReport:
             f"videos: {self.videos_created} new; comparisons: {self.comparisons_created} new, "
             f"{self.comparisons_updated} updated, {self.comparisons_unchanged} unchanged "
             f"({self.score_rows_written} score rows written); vouches: {self.vouches_created} "
-            f"new, {self.vouches_skipped} skipped (unknown user); events: {self.events}; "
-            f"bad rows skipped: {len(self.bad_rows)}"
+            f"new (already counted in the imported trust); events: {self.events}; "
+            f"bad rows skipped: {len(self.bad_rows)}" + self._lookalikes()
+        )
+
+    def _lookalikes(self) -> str:
+        if not self.lookalikes:
+            return ""
+        shown = ", ".join(f"{new!r} ~ {old!r}" for new, old in self.lookalikes[:10])
+        more = f" and {len(self.lookalikes) - 10} more" if len(self.lookalikes) > 10 else ""
+        return (
+            f"; look-alike usernames imported as distinct accounts: {shown}{more} "
+            "(new registrations of such names are refused)"
         )
 
 
@@ -161,7 +174,7 @@ async def import_dataset(
         for chunk in _batches(events):
             await Event.bulk_create(chunk, using_db=conn)
         report.events = len(events)
-    bar.n = bar.total
+    bar.n = len(dataset.comparisons)  # its total
     bar.close()
     return report
 
@@ -172,11 +185,19 @@ async def _import_users(
     names = sorted(dataset.usernames)
     found = {u.username: u for u in await User.filter(username__in=names).using_db(conn)}
     missing = [n for n in names if n not in found]
+    keys = await _username_keys(missing, report, conn)
     await User.bulk_create(
-        # The dataset's trust_score is a computed trust: it seeds both pretrust (the
-        # input of trust propagation) and trust (shown until the learner recomputes it).
+        # The dataset's trust_score is a computed trust, vouches included: it becomes
+        # pretrust (the input of trust propagation) and trust (shown until the learner
+        # recomputes it, to the same value: the dataset's vouches are not propagated
+        # again, see _import_vouches). Names only vouchers.csv knows get 0.
         [
-            User(username=n, pretrust=dataset.trust.get(n, 0.0), trust=dataset.trust.get(n, 0.0))
+            User(
+                username=n,
+                username_key=keys[n],
+                pretrust=dataset.trust.get(n, 0.0),
+                trust=dataset.trust.get(n, 0.0),
+            )
             for n in missing
         ],
         using_db=conn,
@@ -204,6 +225,37 @@ async def _import_users(
     return ids
 
 
+async def _username_keys(names: list[str], report: ImportReport, conn) -> dict[str, str]:
+    """Uniqueness keys (app/db/usernames.py) for new usernames.
+
+    A public dataset can hold two contributors whose names look alike, or one who
+    looks like an existing account. Both are real people with real comparisons, and
+    an imported account has no password (it cannot sign in), so both are imported:
+    the later name gets its key with a suffix no name produces (a tab and a hash of
+    the name), and the report lists the pair. Registering another such name later
+    is refused, as for any look-alike.
+    """
+    keys = {n: usernames.key(n) for n in names}
+    holders: dict[str, str] = {}
+    wanted = sorted(set(keys.values()))
+    for chunk in _batches(wanted, 500):
+        for key, name in (
+            await User.filter(username_key__in=chunk)
+            .using_db(conn)
+            .values_list("username_key", "username")
+        ):
+            holders[key] = name
+    for name in names:
+        key = keys[name]
+        if key in holders:
+            report.lookalikes.append((name, holders[key]))
+            digest = hashlib.sha256(name.encode()).hexdigest()[:16]
+            keys[name] = f"{key}\t{digest}"
+        else:
+            holders[key] = name
+    return keys
+
+
 async def _import_videos(dataset: Dataset, report: ImportReport, conn) -> dict[str, int]:
     wanted = sorted(dataset.youtube_ids)
     ids: dict[str, int] = {}
@@ -225,22 +277,22 @@ async def _import_videos(dataset: Dataset, report: ImportReport, conn) -> dict[s
 async def _import_vouches(
     dataset: Dataset, users: dict[str, int], report: ImportReport, events: list, conn
 ) -> None:
+    """Store the dataset's vouches as ``imported``: no event, never propagated.
+
+    A public dataset's ``trust_score`` is the result of trust propagation, vouches
+    included, and it becomes the vouchee's pretrust (:func:`_import_users`); letting
+    the learner propagate these vouches again would count them twice. They are kept
+    (``vouchesGiven``/``vouchesReceived``, and ``vouchers.csv`` on export). A vouch
+    made later on this server is an ordinary one and propagates.
+    """
     existing = set(await Vouch.all().using_db(conn).values_list("voucher_id", "vouchee_id"))
     new = []
     for voucher, vouchee in dataset.vouches:
-        if voucher not in users or vouchee not in users:
-            report.vouches_skipped += 1
-            continue
         pair = (users[voucher], users[vouchee])
         if pair in existing:
             continue
         existing.add(pair)
-        new.append(Vouch(voucher_id=pair[0], vouchee_id=pair[1]))
-        events.append(
-            Event(
-                kind=EventKind.VOUCH_CHANGED,
-                payload={"voucher": pair[0], "vouchee": pair[1], "active": True},
-            )
-        )
-    await Vouch.bulk_create(new, using_db=conn)
+        new.append(Vouch(voucher_id=pair[0], vouchee_id=pair[1], imported=True))
+    for chunk in _batches(new):
+        await Vouch.bulk_create(chunk, using_db=conn)
     report.vouches_created = len(new)

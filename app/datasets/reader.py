@@ -63,7 +63,8 @@ class Dataset:
 
     @property
     def usernames(self) -> set[str]:
-        return set(self.trust) | {c.username for c in self.comparisons}
+        vouchers = {name for pair in self.vouches for name in pair}
+        return set(self.trust) | {c.username for c in self.comparisons} | vouchers
 
     @property
     def youtube_ids(self) -> set[str]:
@@ -159,7 +160,7 @@ def _read_comparisons(stream: io.TextIOBase, dataset: Dataset, progress: bool) -
     rows = _rows(stream, name, COMPARISON_COLUMNS, dataset)
     for line, row in tqdm(rows, desc="reading comparisons", unit=" rows", disable=not progress):
         try:
-            user = validation.username(row["public_username"].strip(), "public_username")
+            user = validation.username(row["public_username"], "public_username")
             a = validation.youtube_id(row["video_a"].strip(), "video_a")
             b = validation.youtube_id(row["video_b"].strip(), "video_b")
             validation.distinct_videos(a, b, "video_b")
@@ -204,7 +205,7 @@ def _read_users(stream: io.TextIOBase, dataset: Dataset) -> None:
     name = "users.csv"
     for line, row in _rows(stream, name, USER_COLUMNS, dataset):
         try:
-            user = validation.username(row["public_username"].strip(), "public_username")
+            user = validation.username(row["public_username"], "public_username")
             text = row["trust_score"].strip()
             trust = 0.0 if text == "" else float(text)
             validation.unit_interval(trust, "trust_score")
@@ -218,11 +219,13 @@ def _read_users(stream: io.TextIOBase, dataset: Dataset) -> None:
 def _read_vouchers(stream: io.TextIOBase, dataset: Dataset) -> None:
     name = "vouchers.csv"
     for line, row in _rows(stream, name, VOUCHER_COLUMNS, dataset):
-        voucher, vouchee = row["by_username"].strip(), row["to_username"].strip()
         try:
+            voucher = validation.username(row["by_username"], "by_username")
+            vouchee = validation.username(row["to_username"], "to_username")
             value = float((row.get("value") or "1").strip())
-        except ValueError:
-            dataset.bad_rows.append(BadRow(name, line, "value is not a number"))
+        except ValueError as exc:  # InvalidInput is a ValueError, as is float("x")
+            reason = exc.message if isinstance(exc, InvalidInput) else "value is not a number"
+            dataset.bad_rows.append(BadRow(name, line, reason))
             continue
         if voucher == vouchee:
             dataset.bad_rows.append(BadRow(name, line, "a user cannot vouch for themselves"))

@@ -4,7 +4,8 @@ Layout of one checkpoint, a directory ``<root>/ckpt-<time_ns>-w<watermark>/``:
 
 * ``vars.*`` — ``tf.train.Checkpoint(theta=..., rho=...)`` (capacity-sized variables);
 * ``state.npz`` — the canonical arrays of ``Learner.state()`` except θ and ρ
-  (id maps, comparisons, trust inputs, privacy);
+  (id maps, comparisons, trust inputs, privacy), and the Laplace precisions, so
+  that a restore computes nothing but the score views;
 * ``meta.json`` — format, watermark, hyper-parameter digest, sizes, and the
   SHA-256 of every other file (so a torn or corrupted file is detected even where
   TensorFlow's own checksums would not look).
@@ -69,6 +70,8 @@ def save(learner, directory, watermark: int) -> Path:
     try:
         state = learner.state()
         theta, rho = state.pop("theta"), state.pop("rho")
+        # stored so that a restore needs no Hessian pass (nor its graph's tracing)
+        state["prec_theta"], state["prec_rho"] = learner.precision()
         sv = learner.solver
         sv.assign(theta, rho)  # the variables are the source of truth for θ, ρ
         tf.train.Checkpoint(theta=sv.theta, rho=sv.rho).write(str(tmp / "vars"))
@@ -111,7 +114,7 @@ def _list(root: Path) -> list[Path]:
 def _load_one(cls, path: Path, hparams):
     import tensorflow as tf
 
-    from app.learner.online import OnlineSolver
+    from app.learner.online import OnlineSolver, capacity_for
 
     try:
         meta = json.loads((path / "meta.json").read_text())
@@ -138,11 +141,19 @@ def _load_one(cls, path: Path, hparams):
         tf.train.Checkpoint(theta=sv.theta, rho=sv.rho).read(str(path / "vars")).assert_consumed()
         state["theta"] = sv.theta.numpy()[: meta["n_slots"]]
         state["rho"] = sv.rho.numpy()[: meta["n_items"]]
-        learner = cls.from_state(hparams, state)
+        precision = None
+        if "prec_theta" in state and "prec_rho" in state:  # older checkpoints: recomputed
+            precision = (state.pop("prec_theta"), state.pop("prec_rho"))
+        learner = cls.from_state(hparams, state, precision)
     except CheckpointError:
         raise
     except Exception as e:  # corrupt content that still hashed right, or a bug: don't crash
         raise CheckpointError(f"{path.name}: cannot restore ({type(e).__name__}: {e})") from e
+    if sv.needs_room(learner.slots.n, learner.items.n):  # room for new slots: no growth
+        sv = OnlineSolver(  # (and retrace) on the first events after the restore
+            capacity_for(learner.slots.n), capacity_for(learner.items.n), hparams.online_steps
+        )
+        sv.assign(learner.slots.view("theta"), learner.items.view("rho"))
     learner._solver = sv
     return learner, int(meta["watermark"])
 

@@ -108,14 +108,14 @@ def _gradient(theta, rho, ra, rb, r, slot_item, w, d, dh, lam, nu, sigma):
     return g_theta, g_rho
 
 
-@tf.function(input_signature=[_V, _V, _I, _I, _V, _I, _V, _HP])
+@tf.function(input_signature=[_V, _V, _I, _I, _V, _I, _V, _HP], autograph=False)
 def value(theta, rho, ra, rb, r, slot_item, w, hp):
     lam, nu, delta, sigma, d, e = _terms(theta, rho, ra, rb, r, slot_item, w, hp)
     h, _, _ = huber(e, delta)
     return _value(theta, rho, r, w, d, h, lam, nu, sigma)
 
 
-@tf.function(input_signature=[_V, _V, _I, _I, _V, _I, _V, _HP])
+@tf.function(input_signature=[_V, _V, _I, _I, _V, _I, _V, _HP], autograph=False)
 def value_grad(theta, rho, ra, rb, r, slot_item, w, hp):
     """(J, ∂J/∂θ, ∂J/∂ρ), analytic."""
     lam, nu, delta, sigma, d, e = _terms(theta, rho, ra, rb, r, slot_item, w, hp)
@@ -124,7 +124,7 @@ def value_grad(theta, rho, ra, rb, r, slot_item, w, hp):
     return _value(theta, rho, r, w, d, h, lam, nu, sigma), g_theta, g_rho
 
 
-@tf.function(input_signature=[_V, _V, _I, _I, _V, _I, _V, _HP])
+@tf.function(input_signature=[_V, _V, _I, _I, _V, _I, _V, _HP], autograph=False)
 def hessian_diag(theta, rho, ra, rb, r, slot_item, w, hp):
     """Diagonal of J's Hessian (θ part, ρ part): Laplace precision of each score."""
     lam, nu, delta, sigma, d, e = _terms(theta, rho, ra, rb, r, slot_item, w, hp)
@@ -156,7 +156,7 @@ def _hvp(vt, vr, ra, rb, c, slot_item, hs, inv_s2, nu):
     return ht, hr
 
 
-@tf.function(input_signature=[_V, _V, _V, _V, _I, _I, _V, _I, _V, _HP])
+@tf.function(input_signature=[_V, _V, _V, _V, _I, _I, _V, _I, _V, _HP], autograph=False)
 def hvp(theta, rho, vt, vr, ra, rb, r, slot_item, w, hp):
     """Hessian-vector product H·(vt, vr), analytic (gathers and scatters only)."""
     lam, nu, delta, sigma, d, e = _terms(theta, rho, ra, rb, r, slot_item, w, hp)
@@ -176,7 +176,8 @@ def hvp(theta, rho, vt, vr, ra, rb, r, slot_item, w, hp):
         _HP,
         tf.TensorSpec([], DT),
         tf.TensorSpec([], tf.int32),
-    ]
+    ],
+    autograph=False,
 )
 def newton_direction(theta, rho, ra, rb, r, slot_item, w, hp, forcing, max_cg):
     """Truncated Newton direction by preconditioned CG (Jacobi preconditioner).

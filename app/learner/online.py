@@ -34,9 +34,19 @@ binding): per-call Python overhead is then two tensor conversions. Signatures ar
 shape-relaxed, so each function traces once per pair of variables; the variables
 are replaced (and both functions re-traced) only when their capacity doubles.
 ``OnlineSolver.traces`` counts traces.
+
+Tracing costs about a second, so it never happens on a request: ``warm_up`` traces
+and runs the three functions (``fit.warm_up`` the full fit's) before the server
+reports ready, the variables keep ``HEADROOM`` spare capacity, and once they are
+fuller the service's next refit builds and warms a doubled solver off the worker
+thread and swaps it in.
+Autograph is off: the graphs have no data-dependent Python control flow, and
+converting them was most of the trace time.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -45,14 +55,53 @@ from app.learner.objective import DT, d2phi, dphi, huber, phi
 
 _ALPHAS = (1.0, 0.5, 0.25, 0.125, 0.0625, 0.015625, 0.0)
 SUMMARISE_ABOVE = 64  # terms per variable beyond which they enter as a quadratic model
+SWEEP_CG_ITERS = 40  # conjugate-gradient iterations of a contributor sweep, at most
+SWEEP_CG_TOL = 1e-3  # ... or until the residual is this fraction of the gradient
+HEADROOM = 0.75  # grow the variables (off the worker) once they are this full
 _SIG = [tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], DT)]
 
 
+def capacity_for(n: int) -> int:
+    """The smallest power of two (≥ 16) that holds ``n`` within the headroom."""
+    cap = 16
+    while cap * HEADROOM < n:
+        cap *= 2
+    return cap
+
+
+def _length(var: tf.Variable) -> int:
+    n = var.shape[0]
+    assert n is not None  # the variables are 1-D with a static size
+    return n
+
+
 def _grow(var: tf.Variable, n: int, name: str) -> tf.Variable:
-    cap = int(var.shape[0])
+    cap = _length(var)
     while cap < n:
         cap *= 2
-    return tf.Variable(tf.concat([var, tf.zeros([cap - int(var.shape[0])], DT)], 0), name=name)
+    return tf.Variable(tf.concat([var, tf.zeros([cap - _length(var)], DT)], 0), name=name)
+
+
+def _pcg(hvp, b, minv):
+    """Jacobi-preconditioned conjugate gradients for H·x = b, H given by ``hvp``."""
+    target = SWEEP_CG_TOL * tf.norm(b)
+    z0 = minv * b
+
+    def cond(i, x, r, p, rz):
+        return tf.logical_and(i < SWEEP_CG_ITERS, tf.norm(r) > target)
+
+    def body(i, x, r, p, rz):
+        q = hvp(p)
+        a = rz / tf.reduce_sum(p * q)
+        x, r = x + a * p, r - a * q
+        z = minv * r
+        rz_new = tf.reduce_sum(r * z)
+        return i + 1, x, r, z + (rz_new / rz) * p, rz_new
+
+    _, x, *_ = tf.while_loop(
+        cond, body, [0, tf.zeros_like(b), b, z0, tf.reduce_sum(b * z0)], parallel_iterations=1
+    )
+    return x
 
 
 class OnlineSolver:
@@ -67,11 +116,11 @@ class OnlineSolver:
 
     @property
     def capacity_slots(self) -> int:
-        return int(self.theta.shape[0])
+        return _length(self.theta)
 
     @property
     def capacity_items(self) -> int:
-        return int(self.rho.shape[0])
+        return _length(self.rho)
 
     def ensure_capacity(self, n_slots: int, n_items: int) -> bool:
         """Grow the variables by doubling; returns True when they were replaced."""
@@ -85,6 +134,30 @@ class OnlineSolver:
         if grew:
             self._build()
         return grew
+
+    def needs_room(self, n_slots: int, n_items: int) -> bool:
+        """Whether the variables are fuller than the headroom allows."""
+        return n_slots > self.capacity_slots * HEADROOM or n_items > self.capacity_items * HEADROOM
+
+    def warm_up(self) -> None:
+        """Trace and run the three functions once, leaving the variables as they were.
+
+        A small real problem (three slots, two items, two comparisons, one of them to
+        a fixed slot, pulls both ways): the graphs are shape-relaxed, so these are the
+        traces every later event uses, and running them with non-empty terms also
+        executes the loop bodies (conjugate gradients, line search) and kernels an
+        empty problem would skip, so the first event costs what the hundredth does.
+        """
+        theta0, rho0 = self.theta[:3].numpy(), self.rho[:2].numpy()
+        hp = np.array([1.0, 1.0, 1.0, 1.0])
+        i = np.array
+        self.block(i([0, 1]), i([0, 1]), i([0, 0]), i([1, 2]), i([0.5, -0.3]), i([0, 1]),
+                   i([0, 1]), i([0.5, 0.5]), i([2]), i([0]), i([0.5]), hp)  # fmt: skip
+        self.items_only(i([0, 1]), i([0, 1, 2]), i([0, 1, 0]), i([0.5, 0.5, 0.5]), hp)
+        self.sweep(i([0, 1, 2]), i([0, 1, 0]), i([0, 0]), i([1, 2]), i([0.5, -0.3]),
+                   i([0.5, 0.5, 0.5]), hp)  # fmt: skip
+        self.theta.scatter_nd_update([[0], [1], [2]], theta0)
+        self.rho.scatter_nd_update([[0], [1]], rho0)
 
     def assign(self, theta: np.ndarray, rho: np.ndarray) -> None:
         """Write full-length arrays (padded to capacity with zeros)."""
@@ -168,12 +241,20 @@ class OnlineSolver:
         out = self._call("items", ints, floats)
         return out[:K], out[K:]
 
+    def sweep(self, slots, items, ia, ib, r, w, hp) -> np.ndarray:
+        """One Newton step on θ[slots] (one contributor's slots of one criterion),
+        every ρ fixed; rows ``ia``/``ib`` index into ``slots``. Returns the new θ."""
+        S, R = len(slots), len(ia)
+        ints = np.concatenate([[S, R], slots, items, ia, ib]).astype(np.int32)
+        floats = np.concatenate([r, w, hp]).astype(np.float64)
+        return self._call("sweep", ints, floats)
+
     # ------------------------------------------------------------------ graphs
     def _build(self) -> None:
         theta_var, rho_var, steps = self.theta, self.rho, self.steps
         alphas = tf.constant(_ALPHAS, DT)
 
-        @tf.function(input_signature=_SIG)
+        @tf.function(input_signature=_SIG, autograph=False)
         def solve_block(ints, floats):
             self.traces += 1  # Python side effect: runs only while tracing
             B, K, F1, F2, R, P, P2, RS, PS = (ints[i] for i in range(9))
@@ -262,7 +343,7 @@ class OnlineSolver:
             rho_var.scatter_nd_update(items[:, None], x[B:])
             return tf.concat([x, prec], 0)
 
-        @tf.function(input_signature=_SIG)
+        @tf.function(input_signature=_SIG, autograph=False)
         def solve_items(ints, floats):
             self.traces += 1
             K, P = ints[0], ints[1]
@@ -292,9 +373,50 @@ class OnlineSolver:
             rho_var.scatter_nd_update(items[:, None], y)
             return tf.concat([y, prec], 0)
 
+        @tf.function(input_signature=_SIG, autograph=False)
+        def solve_sweep(ints, floats):
+            self.traces += 1
+            S, R = ints[0], ints[1]
+            slots, items, ia, ib = tf.split(ints[2:], tf.stack([S, S, R, R]))
+            r, w, hp = tf.split(floats, tf.stack([R, S, 4]))
+            lam, delta, sigma = hp[0], hp[2], hp[3]
+            x = tf.gather(theta_var, slots)
+            rho = tf.gather(rho_var, items)
+            lw = lam * w
+            d = tf.gather(x, ib) - tf.gather(x, ia)
+            gd, c = dphi(d) - r, d2phi(d)
+            _, dh, d2h = huber(x - rho, delta)
+            seg = tf.concat([ia, ib], 0)
+            g = (
+                tf.math.unsorted_segment_sum(tf.concat([-gd, gd], 0), seg, S)
+                + lw * dh
+                + x / (sigma * sigma)
+            )
+            diag = lw * d2h + 1.0 / (sigma * sigma)
+
+            def hvp(v):
+                t = c * (tf.gather(v, ib) - tf.gather(v, ia))
+                return tf.math.unsorted_segment_sum(tf.concat([-t, t], 0), seg, S) + diag * v
+
+            minv = 1.0 / (tf.math.unsorted_segment_sum(tf.concat([c, c], 0), seg, S) + diag)
+            dx = _pcg(hvp, -g, minv)
+
+            def value(X):  # [A, S] → [A]: the contributor's terms of J
+                D = tf.gather(X, ib, axis=1) - tf.gather(X, ia, axis=1)
+                h, _, _ = huber(X - rho[None, :], delta)
+                return (
+                    tf.reduce_sum(phi(D) - r * D, 1)
+                    + tf.reduce_sum(lw * h, 1)
+                    + tf.reduce_sum(X * X, 1) / (2.0 * sigma * sigma)
+                )
+
+            x = x + alphas[tf.argmin(value(x[None, :] + alphas[:, None] * dx[None, :]))] * dx
+            theta_var.scatter_nd_update(slots[:, None], x)
+            return x
+
         # traced on first use (a full fit alone never traces them)
-        self._fns = {"block": solve_block, "items": solve_items}
-        self._concrete: dict[str, object] = {}
+        self._fns = {"block": solve_block, "items": solve_items, "sweep": solve_sweep}
+        self._concrete: dict[str, Any] = {}  # tf ConcreteFunction
         self._flat = True
 
     def _call(self, name: str, ints: np.ndarray, floats: np.ndarray) -> np.ndarray:

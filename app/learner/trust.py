@@ -1,13 +1,23 @@
-"""Trust and voting rights, as Tournesol computes them (NumPy, no TensorFlow).
+"""Trust and voting rights (NumPy, no TensorFlow).
 
-* :func:`propagate_trust` — LipschiTrust: the fixed point of
+* :func:`propagate_trust` — LipschiTrust (Tournesol's): the fixed point of
   ``t_u = min(1, pretrust_u + Σ_{voucher→u} decay·t_voucher / (out_vouches(voucher) + sink))``.
   Each voucher's outgoing weights sum to decay·d/(d+sink) < decay, so the map is a
   contraction (factor < 0.8) and plain iteration converges geometrically.
-* :func:`voting_rights` — AffineOvertrust on every group (one group = one
-  (criterion, video) item): ``m`` is the smallest value in [0, 1] with
-  ``Σ_{t_u<m} p_u·(m − t_u) = ratio·T + min_overtrust`` (``T = Σ p_u·t_u``), or 1 if
-  that budget is never reached; then ``vr_u = p_u·max(t_u, m)``.
+* :func:`voting_rights` — per group (one group = one (criterion, video) item):
+
+  - raters with trust > 0: AffineOvertrust (Tournesol's) among *them only*: ``m`` is
+    the smallest value in [0, 1] with ``Σ_{t_u<m} p_u·(m − t_u) = ratio·T + min_overtrust``
+    (``T = Σ p_u·t_u``), or 1 if that budget is never reached; ``vr_u = p_u·max(t_u, m)``;
+  - raters with trust 0 (fresh accounts, Sybil rings nobody trusted vouches for) share
+    a fixed budget: ``vr_u = p_u·min(m, untrusted_budget / Σ_{t=0} p)``, so their voting
+    rights sum to at most ``untrusted_budget`` on any video, however many they are.
+
+  The split is what makes the untrusted group's influence provable (hparams.py):
+  trust-0 accounts never change anyone else's voting right, so adding or removing
+  all of them only adds or removes their own pull terms. Under plain AffineOvertrust
+  a lone untrusted rater of a thinly rated video held a full right (1) and 40 of them
+  shared 0.1·T + 2 ≈ 2, while diluting the low-trust honest raters' share.
 
   f(m) = Σ_u p_u·max(0, m − t_u) is the maximum over the prefixes (by increasing
   t) of P_k·m − Q_k (P, Q prefix sums of p and p·t), so the root of f(m) = budget
@@ -92,24 +102,39 @@ def voting_rights(
     n_groups: int,
     ratio: float = 0.1,
     min_overtrust: float = 2.0,
+    untrusted_budget: float = 0.25,
 ) -> np.ndarray:
-    """vr per member: p·max(t, m_group). Arrays are per member (one per slot)."""
-    m = overtrust_level(group, trust, p, n_groups, ratio, min_overtrust)
-    return np.asarray(p, dtype=np.float64) * np.maximum(trust, m[np.asarray(group, np.int64)])
+    """vr per member (arrays are per member, one per slot); see the module docstring."""
+    group = np.asarray(group, dtype=np.int64)
+    trust = np.asarray(trust, dtype=np.float64)
+    p = np.asarray(p, dtype=np.float64)
+    known = trust > 0
+    m = overtrust_level(group[known], trust[known], p[known], n_groups, ratio, min_overtrust)
+    p0 = np.bincount(group[~known], p[~known], minlength=n_groups)
+    with np.errstate(divide="ignore"):
+        share0 = np.minimum(m, untrusted_budget / p0)  # groups without trust-0 raters: unused
+    return p * np.where(known, np.maximum(trust, m[group]), share0[group])
 
 
 def voting_rights_one(
-    trust: np.ndarray, p: np.ndarray, ratio: float = 0.1, min_overtrust: float = 2.0
+    trust: np.ndarray,
+    p: np.ndarray,
+    ratio: float = 0.1,
+    min_overtrust: float = 2.0,
+    untrusted_budget: float = 0.25,
 ) -> np.ndarray:
     """:func:`voting_rights` of a single group (the online path: no grouping)."""
     trust = np.asarray(trust, dtype=np.float64)
     p = np.asarray(p, dtype=np.float64)
-    order = np.argsort(trust, kind="stable")
-    pt = p * trust
-    budget = ratio * pt.sum() + min_overtrust
-    P = np.cumsum(p[order])
-    Q = np.cumsum(pt[order])
+    known = trust > 0
+    tk, pk = trust[known], p[known]
+    order = np.argsort(tk, kind="stable")
+    budget = ratio * float(np.dot(pk, tk)) + min_overtrust
+    P = np.cumsum(pk[order])
+    Q = np.cumsum((pk * tk)[order])
     with np.errstate(divide="ignore", invalid="ignore"):
         cand = np.where(P > 0, (budget + Q) / P, np.inf)
-    m = min(float(cand.min()), 1.0)
-    return p * np.maximum(trust, m)
+    m = min(float(cand.min()), 1.0) if len(cand) else 1.0
+    p0 = float(p[~known].sum())
+    share0 = min(m, untrusted_budget / p0) if p0 > 0 else m
+    return p * np.where(known, np.maximum(trust, m), share0)

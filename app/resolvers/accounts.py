@@ -5,10 +5,11 @@ same transaction), then ``learner.apply`` once it has committed."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
 from app import auth
-from app.db import validation, writes
+from app.accounts import abuse, domains
+from app.db import usernames, validation, writes
 from app.db.models import Event, User, Vouch
 from app.db.validation import InvalidInput
 
@@ -25,7 +26,17 @@ async def register(ctx: Any, username: str, password: str) -> User:
 
 
 async def login(ctx: Any, username: str, password: str) -> tuple[User, str]:
-    return await auth.login(username, password)
+    await abuse.check_login(ctx, username)  # refused attempts are not even checked
+    try:
+        return await auth.login(username, password, client_of(ctx))
+    except InvalidInput:
+        await abuse.failed_login(ctx, username)
+        raise
+
+
+def client_of(ctx: Any) -> str | None:
+    """The User-Agent of the request, to label the session it opens."""
+    return ctx.request.headers.get("user-agent") if ctx.request is not None else None
 
 
 async def logout(ctx: Any, all_tokens: bool) -> int:
@@ -34,16 +45,19 @@ async def logout(ctx: Any, all_tokens: bool) -> int:
 
 
 async def user_by_name(username: str, field: str = "username") -> User:
-    if not isinstance(username, str) or not validation.USERNAME_RE.fullmatch(username):
-        raise InvalidInput(field, f"no user named {username!r}", "UNKNOWN_USER")
-    user = await User.get_or_none(username=username)
+    user = await auth.find_user(username)
     if user is None:
         raise InvalidInput(field, f"no user named {username!r}", "UNKNOWN_USER")
     return user
 
 
-async def users_by_name(usernames: list[str]) -> dict[str, User]:
-    return {u.username: u for u in await User.filter(username__in=usernames)}
+async def users_by_name(names: list[str]) -> dict[str, User]:
+    """Users by name as given (each looked up NFKC-normalised and trimmed)."""
+    stored = {name: usernames.normalize(name) for name in names}
+    # names no account can hold (a NUL decoded from a node id, say) are not looked up
+    stored = {name: s for name, s in stored.items() if usernames.problem(s) is None}
+    found = {u.username: u for u in await User.filter(username__in=set(stored.values()))}
+    return {name: found[s] for name, s in stored.items() if s in found}
 
 
 async def set_vouch(ctx: Any, username: str, active: bool) -> User:
@@ -59,7 +73,8 @@ async def set_pretrust(ctx: Any, username: str, pretrust: float) -> User:
     ctx.require_admin()
     user = await user_by_name(username)
     value = validation.unit_interval(pretrust, "pretrust")
-    await apply(ctx, await writes.set_pretrust(user.id, value))
+    # combined with a trusted email domain's grant: the larger counts
+    await apply(ctx, await domains.set_admin_pretrust(ctx.settings, user.id, value))
     await user.refresh_from_db()
     return user
 
@@ -72,4 +87,5 @@ async def refit(ctx: Any) -> Any:
 async def vouches(user_id: int) -> tuple[list[str], list[str]]:
     given = await Vouch.filter(voucher_id=user_id).values_list("vouchee__username", flat=True)
     received = await Vouch.filter(vouchee_id=user_id).values_list("voucher__username", flat=True)
-    return sorted(given), sorted(received)
+    # tortoise types values_list(flat=True) as tuples: they are lists of names
+    return sorted(cast(list[str], given)), sorted(cast(list[str], received))

@@ -1,6 +1,6 @@
-"""Counts for ``stats``, cached per data version (score version and mutation
-generation, :meth:`app.cache.Cache.key`) and for a few seconds at most, since another
-process (an import) can add users and videos."""
+"""Counts for ``stats``, cached per data version (:meth:`app.cache.Cache.key`) and
+for a few seconds at most, since another process (an import) can add users and
+videos."""
 
 from __future__ import annotations
 
@@ -26,5 +26,6 @@ async def stats(ctx: Any) -> dict[str, int]:
             "score_version": ctx.learner.version,
         }
 
-    key = ctx.cache.key("stats", ctx.learner.version, None)
-    return await ctx.cache.get_or_compute(key, compute, ttl=STATS_TTL)
+    return await ctx.cache.get_or_compute(
+        "stats", ctx.learner.watermark, None, compute, ttl=STATS_TTL
+    )

@@ -7,37 +7,26 @@ import logging
 
 import strawberry
 from graphql import FieldNode, OperationDefinitionNode
-from strawberry.extensions import (
-    AddValidationRules,
-    MaxTokensLimiter,
-    ParserCache,
-    SchemaExtension,
-    ValidationCache,
-    max_aliases,
-    query_depth_limiter,
-)
+from strawberry.extensions import SchemaExtension
+from strawberry.tools import merge_types
 
+from app.schema.accounts import (
+    AccountDomainMutations,
+    AccountMutations,
+    AccountQueries,
+    DeactivationMutations,
+    DeletionMutations,
+    SessionMutations,
+    SettingsMutations,
+)
+from app.schema.descriptions import describe
+from app.schema.documents import QueryDocuments
 from app.schema.errors import MaskUnexpectedErrors, is_unexpected
+from app.schema.input_guard import RefuseUnstorableStrings
+from app.schema.invalidation import InvalidateOnMutation
 from app.schema.mutation import Mutation
 from app.schema.query import Query
 from app.schema.subscription import Subscription
-
-MAX_DEPTH = 10
-MAX_TOKENS = 2000
-MAX_ALIASES = 20
-
-
-# The depth and alias limits are validation rules. strawberry's QueryDepthLimiter and
-# MaxAliasesLimiter build a new rule class per instance, i.e. per request, which
-# changes ValidationCache's key and so defeats it (every request re-validated:
-# ~5 ms). These build their rule once.
-_DEPTH_RULE = query_depth_limiter.create_validator(MAX_DEPTH, None, None)
-_ALIAS_RULE = max_aliases.create_validator(MAX_ALIASES)
-
-
-class DepthAndAliasLimits(AddValidationRules):
-    def __init__(self) -> None:
-        super().__init__([_DEPTH_RULE, _ALIAS_RULE])
 
 
 class RecordOperation(SchemaExtension):
@@ -82,19 +71,33 @@ class SunrankSchema(strawberry.Schema):
 def build_schema() -> strawberry.Schema:
     """The schema, built once per process (strawberry's relay ``node`` field cannot be
     converted twice)."""
-    return SunrankSchema(
-        query=Query,
-        mutation=Mutation,
+    schema = SunrankSchema(
+        query=merge_types("Query", (Query, AccountQueries)),
+        mutation=merge_types(
+            "Mutation",
+            (
+                Mutation,
+                AccountMutations,
+                AccountDomainMutations,
+                SessionMutations,
+                DeletionMutations,
+                SettingsMutations,
+                DeactivationMutations,
+            ),
+        ),
         subscription=Subscription,
         extensions=[
-            DepthAndAliasLimits,
-            lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-            ParserCache,
-            ValidationCache,
+            # size, token, depth, alias and cost limits; bounded parse and
+            # validation caches (app/schema/documents.py)
+            QueryDocuments,
+            RefuseUnstorableStrings,  # NUL and lone surrogates (app/schema/input_guard.py)
             MaskUnexpectedErrors,
             RecordOperation,
+            InvalidateOnMutation,
         ],
     )
+    describe(schema._schema)  # every element described (app/schema/descriptions.py)
+    return schema
 
 
 def sdl() -> str:

@@ -2,8 +2,11 @@
 …)" with the traceback logged under that id; expected ones stay readable.
 
 Readable: GraphQL syntax and validation errors (no original exception, e.g. depth,
-token and alias limits, unknown fields), and our expected errors (``ApiError``,
-``InvalidInput``, ``PaginationError``), which also get ``extensions.code``.
+token and alias limits, unknown fields), which get ``GRAPHQL_VALIDATION_FAILED``
+unless a limit named its own code, and our expected errors (:class:`InvalidInput`,
+app/errors.py), which get their ``extensions.code`` (and ``field``).
+
+``ErrorCode`` is also the GraphQL enum of ``UserError.code``.
 """
 
 from __future__ import annotations
@@ -11,10 +14,21 @@ from __future__ import annotations
 import logging
 import uuid
 
+import strawberry
 from graphql.error import GraphQLError
 from strawberry.extensions import MaskErrors
 
+from app.errors import ErrorCode as _ErrorCode
 from app.resolvers.errors import EXPECTED, code_of
+
+strawberry.enum(
+    _ErrorCode,
+    name="ErrorCode",
+    description="Why a request failed, as a program can branch on it: "
+    "`userErrors[].code` of a mutation and `errors[].extensions.code` otherwise use the "
+    "same codes (README: Errors).",
+)
+ErrorCode = _ErrorCode  # strawberry.enum returns the class: an alias mypy accepts
 
 log = logging.getLogger("sunrank.api")
 INTERNAL = "Internal server error (request id {})"
@@ -59,9 +73,14 @@ class MaskUnexpectedErrors(MaskErrors):
         out = []
         for error in super()._process_errors(errors):
             original = error.original_error
-            if isinstance(original, EXPECTED) and not (error.extensions or {}).get("code"):
+            if (error.extensions or {}).get("code"):
+                pass  # a limit or an earlier pass named it
+            elif isinstance(original, EXPECTED):
                 error.extensions = {**(error.extensions or {}), "code": code_of(original)}
                 if getattr(original, "field", None):
                     error.extensions["field"] = original.field
+            elif original is None and not error.path:
+                # a document the schema refuses (unknown field, bad variable…)
+                error.extensions = {**(error.extensions or {}), "code": "GRAPHQL_VALIDATION_FAILED"}
             out.append(error)
         return out

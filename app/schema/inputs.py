@@ -7,22 +7,34 @@ from typing import Any
 
 import strawberry
 
+from app.schema.enums import CriterionEnum, ScoreMax
+
 
 @strawberry.input(description="Metadata filters; every given field must match.")
 class VideoFilter:
     search: str | None = strawberry.field(
-        default=None, description="Substring of title or uploader, or an exact YouTube id."
+        default=None,
+        description="Words to find in the title, channel, description or tags, accents and "
+        "case aside (each word matches the start of a word), or an exact YouTube id.",
     )
-    language: str | None = None
-    uploader: str | None = None
+    language: str | None = strawberry.field(
+        default=None, description="One language (ISO 639-1); see `languages` for several."
+    )
+    languages: list[str] | None = strawberry.field(
+        default=None, description="Any of these languages (ISO 639-1, at most 20)."
+    )
+    uploader: str | None = strawberry.field(default=None, description="The exact channel name.")
     published_after: datetime | None = None
     published_before: datetime | None = None
+    min_duration_seconds: int | None = None
     max_duration_seconds: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "search": self.search,
             "language": self.language,
+            "languages": self.languages,
+            "min_duration_seconds": self.min_duration_seconds,
             "uploader": self.uploader,
             "published_after": self.published_after,
             "published_before": self.published_before,
@@ -36,7 +48,7 @@ def filter_dict(flt: VideoFilter | None) -> dict[str, Any] | None:
 
 @strawberry.input
 class CriterionWeightInput:
-    criterion: str
+    criterion: CriterionEnum  # type: ignore[valid-type]
     weight: float = strawberry.field(description="0..100; 0 leaves the criterion out.")
 
 
@@ -53,28 +65,42 @@ class LogoutInput:
     )
 
 
+READ_ONLY = "Metadata comes from YouTube; a non-null value is refused (READ_ONLY)."
+
+
 @strawberry.input
 class AddVideoInput:
     youtube_id: str
-    title: str | None = None
-    uploader: str | None = None
-    language: str | None = None
-    duration_seconds: int | None = None
-    published_at: datetime | None = None
+    title: str | None = strawberry.field(default=None, deprecation_reason=READ_ONLY)
+    uploader: str | None = strawberry.field(default=None, deprecation_reason=READ_ONLY)
+    language: str | None = strawberry.field(default=None, deprecation_reason=READ_ONLY)
+    duration_seconds: int | None = strawberry.field(default=None, deprecation_reason=READ_ONLY)
+    published_at: datetime | None = strawberry.field(default=None, deprecation_reason=READ_ONLY)
 
 
 @strawberry.input
 class ScoreInput:
-    criterion: str
+    criterion: CriterionEnum  # type: ignore[valid-type]
     score: int = strawberry.field(description="-scoreMax..scoreMax; negative prefers videoA.")
-    score_max: int = strawberry.field(default=10, description="10 (slider) or 2 (buttons).")
+    score_max: ScoreMax = strawberry.field(
+        default=ScoreMax.TEN, description="The scale of `score`: TEN (slider) or TWO (buttons)."
+    )
 
 
 @strawberry.input
 class SubmitComparisonInput:
     video_a: str = strawberry.field(description="YouTube id.")
     video_b: str = strawberry.field(description="YouTube id.")
-    scores: list[ScoreInput]
+    scores: list[ScoreInput] = strawberry.field(
+        description="A new comparison must score the main criterion (largely_recommended); "
+        "the others are optional."
+    )
+    merge: bool = strawberry.field(
+        default=False,
+        description="Updating: false (default, as Tournesol) replaces the stored scores with "
+        "`scores`, which must then score the main criterion too; true merges `scores` into "
+        "them (criteria not given keep their score).",
+    )
 
 
 @strawberry.input(description="Either `id`, or `videoA` and `videoB`.")
@@ -110,4 +136,13 @@ class SetPretrustInput:
 class RefitInput:
     client_mutation_id: str | None = strawberry.field(
         default=None, description="Echoed back in the payload (Relay convention)."
+    )
+
+
+@strawberry.input(description="Mark a video unsafe to recommend, or lift that.")
+class ModerateVideoInput:
+    youtube_id: str
+    unsafe: bool = strawberry.field(description="true: unsafe (MODERATED); false: lift it.")
+    reason: str | None = strawberry.field(
+        default=None, description="Why (required to mark unsafe; at most 500 characters)."
     )

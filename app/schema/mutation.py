@@ -14,15 +14,15 @@ from typing import Any, TypeVar
 import strawberry
 from strawberry import relay
 
-from app.db.validation import InvalidInput
-from app.resolvers import accounts, comparisons, videos
-from app.resolvers.errors import ApiError
-from app.resolvers.pagination import PaginationError
+from app.errors import InvalidInput
+from app.resolvers import accounts, comparisons, metadata, moderation, videos
+from app.schema.errors import ErrorCode
 from app.schema.inputs import (
     AddVideoInput,
     CredentialsInput,
     DeleteComparisonInput,
     LogoutInput,
+    ModerateVideoInput,
     RatingVisibilityInput,
     RefitInput,
     SetPretrustInput,
@@ -30,7 +30,9 @@ from app.schema.inputs import (
     UsernameInput,
     VideoInput,
 )
-from app.schema.types import Comparison, Me, PublicUser, Video
+from app.schema.metadata import SetVideoMetadataInput
+from app.schema.types import Comparison, Me, PublicUser, Suggestion, Video
+from app.sources import queue as metadata_queue
 
 P = TypeVar("P")
 
@@ -40,14 +42,15 @@ class UserError:
     field: str | None = strawberry.field(
         description="The input field at fault, as a path (`scores[0].score`); null for none."
     )
-    message: str
-    code: str
+    message: str = strawberry.field(description="What went wrong, for people.")
+    code: ErrorCode = strawberry.field(
+        description="What went wrong, for programs: the same codes as a query's "
+        "`errors[].extensions.code`."
+    )
 
 
-def _user_error(exc: Exception) -> UserError:
-    if isinstance(exc, InvalidInput | ApiError):
-        return UserError(field=exc.field or None, message=exc.message, code=exc.code)
-    return UserError(field=None, message=str(exc), code="BAD_PAGINATION")
+def _user_error(exc: InvalidInput) -> UserError:
+    return UserError(field=exc.field or None, message=exc.message, code=exc.code)
 
 
 def payload(cls: type[P]) -> Callable[[Callable[..., Awaitable[P]]], Callable[..., Awaitable[P]]]:
@@ -58,18 +61,12 @@ def payload(cls: type[P]) -> Callable[[Callable[..., Awaitable[P]]], Callable[..
         async def run(*args: Any, **kwargs: Any) -> P:
             try:
                 return await fn(*args, **kwargs)
-            except (InvalidInput, ApiError, PaginationError) as exc:
+            except InvalidInput as exc:  # every expected failure (app/errors.py)
                 return cls(user_errors=[_user_error(exc)])  # type: ignore[call-arg]
 
         return run
 
     return wrap
-
-
-@strawberry.type
-class RegisterPayload:
-    user: Me | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
@@ -95,6 +92,12 @@ class AddVideoPayload:
 
 
 @strawberry.type
+class SetVideoMetadataPayload:
+    video: Video | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
 class SubmitComparisonPayload:
     comparison: Comparison | None = None
     video_a: Video | None = strawberry.field(
@@ -103,6 +106,24 @@ class SubmitComparisonPayload:
     video_b: Video | None = strawberry.field(
         default=None, description="With its scores refreshed by this comparison."
     )
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    submitted: strawberry.Private[bool] = False
+
+    @strawberry.field(
+        description="The pair most worth comparing next, from the live uncertainties (null "
+        "when there is none): the contributor loop in one round trip."
+    )
+    async def next_pair(self, info: strawberry.Info) -> Suggestion | None:
+        # computed only when asked for: it reads the learner and the user's history
+        if not self.submitted:
+            return None
+        following = await comparisons.suggestions(info.context, 1)
+        return Suggestion.of(*following[0]) if following else None
+
+
+@strawberry.type
+class ModerateVideoPayload:
+    video: Video | None = None
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
@@ -153,13 +174,7 @@ def _me(user: Any, viewer_admin: bool) -> Me:
 
 
 @strawberry.type
-class Mutation:
-    @strawberry.mutation(description="Create an account (then `login`). Trust starts at 0.")
-    @payload(RegisterPayload)
-    async def register(self, info: strawberry.Info, input: CredentialsInput) -> RegisterPayload:
-        user = await accounts.register(info.context, input.username, input.password)
-        return RegisterPayload(user=_me(user, False))
-
+class Mutation:  # account flows (register, email, passwords): app/schema/accounts.py
     @strawberry.mutation(description="Exchange a username and password for a bearer token.")
     @payload(LoginPayload)
     async def login(self, info: strawberry.Info, input: CredentialsInput) -> LoginPayload:
@@ -176,16 +191,33 @@ class Mutation:
         n = await accounts.logout(info.context, bool(input and input.all_tokens))
         return LogoutPayload(revoked_tokens=n)
 
-    @strawberry.mutation(description="Make a video known (idempotent; fills missing metadata).")
+    @strawberry.mutation(
+        description="Make a video known (idempotent). Its metadata is fetched from YouTube "
+        "in the background: null until then."
+    )
     @payload(AddVideoPayload)
     async def add_video(self, info: strawberry.Info, input: AddVideoInput) -> AddVideoPayload:
         info.context.require_viewer()
         video, created = await videos.add_video(
-            input.youtube_id, title=input.title, uploader=input.uploader,
-            language=input.language, duration_seconds=input.duration_seconds,
-            published_at=input.published_at,
+            input.youtube_id,
+            {"title": input.title, "uploader": input.uploader, "language": input.language,
+             "durationSeconds": input.duration_seconds, "publishedAt": input.published_at},
         )  # fmt: skip
+        if created:
+            metadata_queue.wake(info.context.request.scope["app"].state)
         return AddVideoPayload(video=Video.from_row(video), created=created)
+
+    @strawberry.mutation(description="Admin: override a video's metadata, and lock it.")
+    @payload(SetVideoMetadataPayload)
+    async def set_video_metadata(
+        self, info: strawberry.Info, input: SetVideoMetadataInput
+    ) -> SetVideoMetadataPayload:
+        video = await metadata.set_metadata(
+            info.context, input.youtube_id, input.given(), input.lock, input.unlock
+        )
+        if input.unlock:  # due at once: fetch what YouTube owns again
+            metadata_queue.wake(info.context.request.scope["app"].state)
+        return SetVideoMetadataPayload(video=Video.from_row(video))
 
     @strawberry.mutation(
         description="Create or update your comparison of two videos on one or more criteria. "
@@ -195,11 +227,30 @@ class Mutation:
     async def submit_comparison(
         self, info: strawberry.Info, input: SubmitComparisonInput
     ) -> SubmitComparisonPayload:
-        scores = [(s.criterion, s.score, s.score_max) for s in input.scores]
-        data, a, b = await comparisons.submit(info.context, input.video_a, input.video_b, scores)
-        return SubmitComparisonPayload(
-            comparison=Comparison.of(data), video_a=Video.from_row(a), video_b=Video.from_row(b)
+        scores: list[tuple[str, int, int]] = [
+            (s.criterion.value, s.score, s.score_max) for s in input.scores
+        ]
+        data, a, b = await comparisons.submit(
+            info.context, input.video_a, input.video_b, scores, merge=input.merge
         )
+        return SubmitComparisonPayload(
+            comparison=Comparison.of(data),
+            video_a=Video.from_row(a),
+            video_b=Video.from_row(b),
+            submitted=True,
+        )
+
+    @strawberry.mutation(
+        description="Admin: mark a video unsafe to recommend (with a reason), or lift it; "
+        "every change is logged."
+    )
+    @payload(ModerateVideoPayload)
+    async def moderate_video(
+        self, info: strawberry.Info, input: ModerateVideoInput
+    ) -> ModerateVideoPayload:
+        video = await moderation.moderate(info.context, input.youtube_id, input.unsafe,
+                                          input.reason)  # fmt: skip
+        return ModerateVideoPayload(video=Video.from_row(video))
 
     @strawberry.mutation(description="Delete one of your comparisons.")
     @payload(DeleteComparisonPayload)
@@ -268,8 +319,11 @@ class Mutation:
 def _comparison_pk(global_id: str) -> int:
     try:
         gid = relay.GlobalID.from_id(global_id)
-    except Exception:
+    except ValueError:
         raise InvalidInput("id", "not a comparison id", "BAD_ID") from None
-    if gid.type_name != "Comparison" or not gid.node_id.isdigit():
+    if gid.type_name != "Comparison":
         raise InvalidInput("id", "not a comparison id", "BAD_ID")
-    return int(gid.node_id)
+    pk = comparisons.pk_of(gid.node_id)
+    if pk is None:  # cannot exist: the same answer as any other missing comparison
+        raise comparisons.not_found_by_id()
+    return pk

@@ -7,7 +7,7 @@ from collections.abc import AsyncGenerator
 import strawberry
 
 from app.resolvers import live
-from app.schema.types import ScoresUpdate
+from app.schema.types import ScoresUpdate, VideoScore
 
 
 @strawberry.type
@@ -24,5 +24,5 @@ class Subscription:
         ):
             yield ScoresUpdate(
                 youtube_id=youtube_id, score_version=version, initial=initial,
-                scores=views,  # type: ignore[arg-type]
+                scores=[VideoScore.of(youtube_id, v) for v in views],
             )  # fmt: skip

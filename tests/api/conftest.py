@@ -14,6 +14,7 @@ import socket
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from app.datasets.importer import import_dataset
 from app.datasets.reader import read_dataset
 from app.db import connection
 from app.main import create_app
+from app.server import uvicorn_config
 from tests.conftest import (
     PG_HOST,
     PG_PORT,
@@ -140,10 +142,15 @@ async def _prepare_db(db_url: str) -> None:
         await connection.close()
 
 
-async def start_server(settings: Settings) -> tuple[uvicorn.Server, asyncio.Task, str]:
+async def start_server(
+    settings: Settings, port: int | None = None
+) -> tuple[uvicorn.Server, asyncio.Task, str]:
+    """A real uvicorn server on 127.0.0.1 (on ``port``, else a free one)."""
     app = create_app(settings)
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    port = port or free_port()
+    config = uvicorn_config(
+        app, settings, host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     for _ in range(600):
@@ -171,16 +178,22 @@ def backend_settings(request: pytest.FixtureRequest, tmp: Path, **overrides: Any
         name = f"sunrank_test_{uuid.uuid4().hex[:12]}"
         db_url = f"postgres://postgres@{PG_HOST}:{PG_PORT}/{name}"
         cache_url = f"redis://{REDIS_HOST}:{REDIS_PORT}/0"
-    return load_settings(
-        {},
-        database_url=db_url,
-        cache_url=cache_url,
-        cache_namespace=f"sunrank-test-{uuid.uuid4().hex[:12]}",
-        data_dir=tmp / "data",
-        rate_limit_per_minute=100_000,
-        admin_usernames=(ADMIN,),
-        **overrides,
-    )
+    values: dict[str, Any] = {
+        "database_url": db_url,
+        "cache_url": cache_url,
+        "cache_namespace": f"sunrank-test-{uuid.uuid4().hex[:12]}",
+        "data_dir": tmp / "data",
+        "rate_limit_per_minute": 100_000,
+        "rate_limit_per_ip_per_minute": 100_000,
+        "registrations_per_ip_per_hour": 100_000,  # every test client is 127.0.0.1
+        "login_failures_per_account_ip": 100_000,
+        "login_failures_per_ip": 100_000,
+        "admin_usernames": (ADMIN,),
+        # No YouTube here, and snapshots compare video rows: tests/sources starts its
+        # own server with the worker on, against a local fake YouTube.
+        "metadata_worker": False,
+    }
+    return load_settings({}, **(values | overrides))
 
 
 @pytest_asyncio.fixture(
@@ -190,17 +203,23 @@ def backend_settings(request: pytest.FixtureRequest, tmp: Path, **overrides: Any
 )
 async def api(request: pytest.FixtureRequest, tmp_path_factory) -> AsyncIterator[Api]:
     tmp = tmp_path_factory.mktemp(f"api-{request.param}")
-    settings = backend_settings(request, tmp)
-    pg_name = None
-    if request.param == "postgres":
-        pg_name = settings.database_url.rsplit("/", 1)[1]
+    async with serving(request.param, backend_settings(request, tmp)) as api:
+        yield api
+
+
+@asynccontextmanager
+async def serving(backend: str, settings: Settings, port: int | None = None) -> AsyncIterator[Api]:
+    """A real server on ``settings`` with the sample loaded (its PostgreSQL database
+    created first and dropped afterwards), on ``port`` or a free one."""
+    pg_name = settings.database_url.rsplit("/", 1)[1] if backend == "postgres" else None
+    if pg_name:
         await _pg_admin(f'CREATE DATABASE "{pg_name}"')
     try:
         await _prepare_db(settings.db_url)
-        server, task, url = await start_server(settings)
+        server, task, url = await start_server(settings, port)
         try:
             async with httpx.AsyncClient(base_url=url, timeout=60) as client:
-                yield Api(request.param, url, server.config.app, settings, client)
+                yield Api(backend, url, server.config.app, settings, client)
         finally:
             await stop_server(server, task)
     finally:

@@ -1,6 +1,7 @@
 """The rate limiter (429 + Retry-After) on a small app of its own, and the cache:
-keys carry the score version, both backends return the same JSON, and an
-unreachable Redis is bypassed, logged, and used again once it is back."""
+keys carry the data version, both backends return the same JSON, and an
+unreachable Redis is bypassed, logged, and used again once it is back.
+(tests/api/test_edge.py covers the rest of the edge, WebSocket included.)"""
 
 from __future__ import annotations
 
@@ -14,17 +15,8 @@ import pytest
 
 from app.cache import Cache
 from app.config import load_settings
-from app.limits import RateLimiter
 from tests.api.conftest import free_port, start_server, stop_server
 from tests.conftest import REDIS_HOST, REDIS_PORT, require_service
-
-
-def test_token_bucket_refills_at_the_configured_rate():
-    limiter = RateLimiter(per_minute=3)
-    assert [limiter.hit("k", now=0.0) for _ in range(3)] == [0.0, 0.0, 0.0]
-    assert limiter.hit("k", now=0.0) == pytest.approx(20.0)  # one token every 20 s
-    assert limiter.hit("other", now=0.0) == 0.0
-    assert limiter.hit("k", now=20.0) == 0.0
 
 
 async def test_rate_limit_answers_429_with_retry_after(tmp_path):
@@ -87,14 +79,37 @@ async def test_both_backends_return_the_same_json():
             calls.append(1)
             return {**value, "weights": [("a", 1.0)]}  # a tuple, as computed
 
-        key = cache.key("rankings", 7, {"w": [("a", 1.0)]})
-        assert key.startswith("rankings:v7.0:")
-        first = await cache.get_or_compute(key, compute)
-        second = await cache.get_or_compute(key, compute)
+        revision = await cache.revision()
+        key = await cache.key("rankings", 7, {"w": [("a", 1.0)]})
+        assert key is not None and key.startswith(f"rankings:7.{revision}:")
+        first = await cache.get_or_compute("rankings", 7, {"w": [("a", 1.0)]}, compute)
+        second = await cache.get_or_compute("rankings", 7, {"w": [("a", 1.0)]}, compute)
         assert first == second == value and len(calls) == 1, cache.kind
-        # another score version is another key: never a stale ranking
-        assert await cache.get(cache.key("rankings", 8, {"w": [("a", 1.0)]})) is None
+        # another event applied, or a mutation, is another key: never a stale ranking
+        assert await cache.get(await cache.key("rankings", 8, {"w": [("a", 1.0)]})) is None
+        await cache.data_changed()
+        assert await cache.revision() == revision + 1
+        assert await cache.get(await cache.key("rankings", 7, {"w": [("a", 1.0)]})) is None
         await cache.close()
+
+
+@pytest.mark.redis
+async def test_a_lost_revision_restarts_from_the_clock_not_from_zero():
+    """Redis restarted or evicted the counter: the next revision must not be one an
+    earlier life of the cache already used for its keys."""
+    require_service("Redis", REDIS_HOST, REDIS_PORT)
+    namespace = f"t-{uuid.uuid4().hex}"
+    cache = Cache(f"redis://{REDIS_HOST}:{REDIS_PORT}/0", namespace=namespace)
+    first = await cache.revision()
+    for _ in range(3):
+        await cache.data_changed()
+    import redis.asyncio as redis
+
+    client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT)
+    await client.delete(f"{namespace}:revision")
+    await client.aclose()
+    assert await cache.revision() > first + 3
+    await cache.close()
 
 
 async def _forward(port: int, target: int):
@@ -129,15 +144,15 @@ async def test_redis_down_is_bypassed_logged_and_retried(caplog, monkeypatch):
         return {"n": len(computed)}
 
     # nothing listens: every call falls through to compute, logged once
-    assert await cache.get_or_compute("k", compute) == {"n": 1}
-    assert await cache.get_or_compute("k", compute) == {"n": 2}
+    assert await cache.get_or_compute("k", 1, None, compute) == {"n": 1}
+    assert await cache.get_or_compute("k", 1, None, compute) == {"n": 2}
     assert "unavailable" in caplog.text and cache.errors >= 1
     # Redis comes back (through the forwarder): the cache works again
     server = await _forward(port, REDIS_PORT)
     try:
         await asyncio.sleep(0.3)
-        assert await cache.get_or_compute("k2", compute) == {"n": 3}
-        assert await cache.get_or_compute("k2", compute) == {"n": 3}
+        assert await cache.get_or_compute("k2", 1, None, compute) == {"n": 3}
+        assert await cache.get_or_compute("k2", 1, None, compute) == {"n": 3}
         assert "is back" in caplog.text
     finally:
         server.close()

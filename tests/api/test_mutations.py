@@ -12,6 +12,7 @@ import uuid
 import pytest
 import websockets
 
+from tests.api.anonymous import answered_anonymous
 from tests.api.conftest import ADMIN
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -45,7 +46,7 @@ async def _two_rated_videos(api) -> tuple[str, str]:
 async def _add_video(api, token: str) -> str:
     yt = uuid.uuid4().hex[:11]
     body = await api.gql(
-        'mutation($id: String!) { addVideo(input: {youtubeId: $id, title: "A test video"})'
+        "mutation($id: String!) { addVideo(input: {youtubeId: $id})"
         " { created video { youtubeId title } " + ERRORS + " } }",
         {"id": yt},
         token,
@@ -112,14 +113,16 @@ async def test_newcomer_flow(api):
         assert {s["criterion"] for s in video_b["myScores"]} == {
             "largely_recommended", "reliability",
         }  # fmt: skip
-        ranking = (
-            await api.gql(
-                "query($s: String!) { rankings(includeUnsafe: true, first: 5,"
-                " filter: {search: $s}) { edges { score node { youtubeId } } } }",
-                {"s": "A test video"},
-            )
-        )["data"]["rankings"]["edges"]
-        ranked = {e["node"]["youtubeId"]: e["score"] for e in ranking}
+        ranked = {}
+        for youtube_id in (a, b_id):  # a YouTube id as the search finds that video
+            ranking = (
+                await api.gql(
+                    "query($s: String!) { rankings(includeUnsafe: true, first: 5,"
+                    " filter: {search: $s}) { edges { score node { youtubeId } } } }",
+                    {"s": youtube_id},
+                )
+            )["data"]["rankings"]["edges"]
+            ranked |= {e["node"]["youtubeId"]: e["score"] for e in ranking}
         assert ranked[b_id] == pytest.approx(score_b["largely_recommended"]["score"], abs=1e-5)
         assert ranked[a] < ranked[b_id]
 
@@ -192,7 +195,7 @@ async def test_newcomer_flow(api):
         "/graphql", json={"query": "{ me { username } }"},
         headers={"authorization": f"Bearer {token}"},
     )  # fmt: skip
-    assert response.status_code == 401
+    assert answered_anonymous(response)
 
 
 def _score(criterion="largely_recommended", score=5, **kw):
@@ -201,13 +204,12 @@ def _score(criterion="largely_recommended", score=5, **kw):
 
 BAD_SUBMISSIONS = [
     ("score out of range", {"s": [_score(score=11)]}, "SCORE_OUT_OF_RANGE", "scores[0].score"),
-    ("bad score max", {"s": [_score(scoreMax=7)]}, "BAD_SCORE_MAX", "scores[0].scoreMax"),
     ("same video", {"b": "A"}, "SAME_VIDEO", "videoB"),
-    ("unknown criterion", {"s": [_score("charisma")]}, "UNKNOWN_CRITERION",
-     "scores[0].criterion"),
     ("twice", {"s": [_score(), _score()]}, "DUPLICATE_CRITERION", "scores[1].criterion"),
     ("no scores", {"s": []}, "NO_SCORES", "scores"),
-    ("unknown video", {"b": "zzzzzzzzzzz"}, "UNKNOWN_VIDEO", "videoB"),
+    # a new video is created only for a comparison that is accepted
+    ("new video, bad score", {"b": "zzzzzzzzzzz", "s": [_score(score=11)]}, "SCORE_OUT_OF_RANGE",
+     "scores[0].score"),
     ("bad video id", {"a": "not a video"}, "BAD_VIDEO_ID", "videoA"),
     ("unauthenticated", {"token": None}, "UNAUTHENTICATED", None),
 ]  # fmt: skip
@@ -239,22 +241,16 @@ async def test_only_the_author_deletes_a_comparison(api):
     other = await api.login("le_science4all")
     body = await api.gql("{ me { comparisons(first: 1) { edges { node { id } } } } }", token=mine)
     comparison_id = body["data"]["me"]["comparisons"]["edges"][0]["node"]["id"]
-    # someone else cannot see it by id ...
-    node = await api.gql(
-        "query($id: ID!) { node(id: $id) { id } }", {"id": comparison_id}, token=other
-    )
-    assert node["data"]["node"] is None
-    assert (await api.gql("query($id: ID!) { node(id: $id) { id } }", {"id": comparison_id}))[
-        "data"
-    ]["node"] is None
-    # ... nor delete it
+    # someone else may see it by id when public (tests/api/test_relay.py), but never
+    # delete it
     before = await api.snapshot()
     body = await api.gql(
         "mutation($id: ID!) { deleteComparison(input: {id: $id}) { deleted " + ERRORS + " } }",
         {"id": comparison_id},
         other,
     )
-    assert body["data"]["deleteComparison"]["userErrors"][0]["code"] == "FORBIDDEN"
+    # the answer a missing id gets: no oracle of which ids exist (issue 8)
+    assert body["data"]["deleteComparison"]["userErrors"][0]["code"] == "UNKNOWN_COMPARISON"
     assert await api.snapshot() == before
     mine_node = await api.gql(
         "query($id: ID!) { node(id: $id) { ... on Comparison { scores { score } } } }",
@@ -337,7 +333,7 @@ async def test_register_and_login_errors(api):
     )  # fmt: skip
     assert body["data"]["register"]["userErrors"][0]["code"] == "USERNAME_TAKEN"
     body = await api.gql(
-        'mutation { register(input: {username: "x y", password: "short"}) {' + ERRORS + " } }"
+        'mutation { register(input: {username: "x\\u0007y", password: "short"}) {' + ERRORS + " } }"
     )
     assert body["data"]["register"]["userErrors"][0]["code"] == "BAD_USERNAME"
     body = await api.gql(

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.api.anonymous import answered_anonymous
+
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 VIDEO = """query($id: String!) { video(youtubeId: $id) {
@@ -16,7 +18,7 @@ RANKINGS = """query($w: [CriterionWeightInput!], $f: VideoFilter, $u: Boolean!, 
     totalCount scoreVersion weights { criterion weight }
     pageInfo { hasNextPage endCursor }
     edges { cursor rank score node { youtubeId tournesolScore safe
-      scores(criteria: ["largely_recommended", "reliability"]) { criterion score } } } } }"""
+      scores(criteria: [largely_recommended, reliability]) { criterion score } } } } }"""
 
 
 async def _ranking(api, **kw):
@@ -103,7 +105,7 @@ async def test_ranking_filters_on_metadata(api):
         ({"first": 1000}, "between 1 and 100"),
         ({"first": 0}, "between 1 and 100"),
         ({"after": "garbage"}, "cursor"),
-        ({"w": [{"criterion": "nope", "weight": 1}]}, "unknown criterion"),
+        ({"w": [{"criterion": "nope", "weight": 1}]}, "does not exist in 'CriterionName'"),
         ({"w": [{"criterion": "reliability", "weight": -1}]}, "between 0 and 100"),
         ({"w": [{"criterion": "reliability", "weight": 0}]}, "positive"),
     ],
@@ -112,7 +114,8 @@ async def test_bad_ranking_arguments_are_readable_errors(api, variables, message
     body = await api.gql(RANKINGS, {"w": None, "f": None, "u": False, "first": 20} | variables)
     assert body["data"] is None
     assert message in body["errors"][0]["message"], body
-    assert body["errors"][0]["extensions"]["code"] != "INTERNAL_SERVER_ERROR"
+    # validation errors (an unknown enum value) carry no extensions at all
+    assert (body["errors"][0].get("extensions") or {}).get("code") != "INTERNAL_SERVER_ERROR"
 
 
 async def test_user_profiles_show_public_ratings_only(api):
@@ -160,7 +163,7 @@ async def test_batches_and_huge_bodies_are_refused(api):
         json={"query": "{ criteria { name } }"},
         headers={"authorization": "Bearer not-a-token"},
     )
-    assert response.status_code == 401
+    assert answered_anonymous(response) and response.json()["data"]["criteria"]
 
 
 async def test_unexpected_errors_are_masked_with_a_request_id(api, monkeypatch, caplog):

@@ -34,10 +34,10 @@ async def test_anonymous_queries_are_served_from_the_cache_until_data_changes(sq
         before = (await _gql(client, STATS)).json()["data"]["stats"]["users"]
         creds = {"input": {"username": "newcomer", "password": "a long enough password"}}
         register = (
-            "mutation($input: CredentialsInput!) "
-            "{ register(input: $input) { userErrors { code } } }"
+            "mutation($input: RegisterInput!) { register(input: $input) { userErrors { code } } }"
         )
-        await _gql(client, {"query": register, "variables": creds})
+        answer = (await _gql(client, {"query": register, "variables": creds})).json()
+        assert answer["data"]["register"]["userErrors"] == [], answer
         after = (await _gql(client, STATS)).json()["data"]["stats"]["users"]
         assert after == before + 1, "a mutation invalidates cached answers"
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -42,3 +44,33 @@ def small_trusted():
 @pytest.fixture(scope="session")
 def make_cmp():
     return make_comparisons
+
+
+TINY = Path(__file__).resolve().parents[2] / "data" / "tournesol" / "tiny_tournesol_2024-01"
+
+
+def load_tiny(criterion: str = "largely_recommended") -> tuple[np.ndarray, dict[int, float]]:
+    """The demo data set's rows of one criterion, as (N, 6) learner rows, and its pretrust.
+
+    Usernames and YouTube ids become ints in order of appearance (criterion index 0).
+    """
+    users: dict[str, int] = {}
+    videos: dict[str, int] = {}
+    rows = []
+    with open(TINY / "comparisons.csv", newline="") as f:
+        for rec in csv.DictReader(f):
+            if rec["criteria"] != criterion:
+                continue
+            u = users.setdefault(rec["public_username"], len(users) + 1)
+            a = videos.setdefault(rec["video_a"], len(videos) + 1)
+            b = videos.setdefault(rec["video_b"], len(videos) + 1)
+            rows.append((u, a, b, 0, int(float(rec["score"])), 10))
+    with open(TINY / "users.csv", newline="") as f:
+        pretrust = {users[r["public_username"]]: float(r["trust_score"])
+                    for r in csv.DictReader(f) if r["public_username"] in users}  # fmt: skip
+    return np.array(rows, np.int64), pretrust
+
+
+@pytest.fixture(scope="session")
+def tiny_rows():
+    return load_tiny()

@@ -93,7 +93,7 @@ def test_byzantine_bound_whatever_the_adversary_submits(small, small_trusted):
         lr = fitted(cmp, pretrust)
         results.append(rho_of(lr))
         w = lr.slots.w[lr._user_slots.get(lr._uid[adv])]
-    assert w == pytest.approx([0.25, 0.25])  # vr 1 · n/(C+n) = 1/4
+    assert w == pytest.approx([1 / (HP.C + 1)] * 2)  # vr 1 · n/(C+n), n = 1
     bound = 2 * HP.lam * np.linalg.norm(w) / HP.nu
     delta = np.array([results[0][v] - results[1][v] for v in results[0]])
     assert np.linalg.norm(delta) <= bound
@@ -139,8 +139,7 @@ def test_edit_and_delete_move_scores_back(small, small_trusted):
 
 def test_trust_zero_personal_scores_and_capped_influence(small, small_trusted):
     """Untrusted accounts (trust 0) get personal scores; together they weigh at most the
-    per-video overtrust budget 0.1·T_v + 2, however many they are (AffineOvertrust gives
-    m_v > 0, so under DESIGN.md's formulas trust-0 raters are capped, never silenced)."""
+    per-video untrusted budget, however many they are (capped, never silenced)."""
     target, decoy = 101, 115
     base = rho_of(fitted(small, small_trusted))
     moves = {}
@@ -150,8 +149,7 @@ def test_trust_zero_personal_scores_and_capped_influence(small, small_trusted):
         moves[k] = rho_of(lr)[target] - base[target]
         sl = lr._item_slots.get(lr._item[(lr._vid[target] << 4) | 0])
         fake = lr.slots.user[sl] >= lr._uid[1000]
-        honest_T = lr.users.trust[lr.slots.user[sl[~fake]]].sum()
-        budget = HP.overtrust_ratio * honest_T + HP.min_overtrust
+        budget = HP.untrusted_budget
         vr_fake = lr.slots.w[sl[fake]] * (HP.C + 1)  # n = 1: w = vr/(C+1)
         assert vr_fake.sum() == pytest.approx(budget)
         # each fake has a finite personal score, above its decoy's
@@ -165,12 +163,13 @@ def test_trust_zero_personal_scores_and_capped_influence(small, small_trusted):
     assert moves[40] <= 1.25 * moves[10]
 
 
-def test_single_untrusted_rater_has_full_right_by_the_formula():
-    # DESIGN §4 as written: T_v = 0 → budget 2 never reached by one rater → m_v = 1, vr = 1
+def test_single_untrusted_rater_holds_the_untrusted_budget_only():
+    # plain AffineOvertrust gave a lone trust-0 rater a full right (1); now the trust-0
+    # raters of a video share untrusted_budget (0.25), a lone one included
     lr = Learner(HP)
     lr.load([(1, 10, 11, 0, 10, 10)])
     assert lr.trust(1) == 0.0
-    assert lr.slots.w[: lr.slots.n] == pytest.approx([1 / (HP.C + 1)] * 2)
+    assert lr.slots.w[: lr.slots.n] == pytest.approx([HP.untrusted_budget / (HP.C + 1)] * 2)
 
 
 def test_visibility_and_trust_events(small, small_trusted):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from tortoise.functions import Max
@@ -16,6 +17,7 @@ from tortoise.transactions import in_transaction
 
 from app.criteria import CRITERION_INDEX, CRITERION_NAMES
 from app.db.models import (
+    AccountDeactivation,
     ComparisonScore,
     ContributorScore,
     Event,
@@ -41,7 +43,8 @@ class Inputs:
 
 async def last_event_id() -> int:
     row = await Event.all().annotate(m=Max("id")).values_list("m", flat=True)
-    return int(row[0] or 0) if row else 0
+    value: Any = row[0] if row else None
+    return int(value or 0)
 
 
 async def load_inputs() -> Inputs:
@@ -53,16 +56,30 @@ async def load_inputs() -> Inputs:
     """
     async with in_transaction() as conn:
         watermark = await last_event_id()
-        rows = await ComparisonScore.all().using_db(conn).values_list(
+        # Accounts an admin deactivated count for nothing (app/accounts/deactivation.py).
+        off = set(await AccountDeactivation.all().using_db(conn).values_list("user_id", flat=True))
+        scores = ComparisonScore.exclude(comparison__user_id__in=off).using_db(conn)
+        rows = await scores.values_list(
             "comparison__user_id", "comparison__video_a_id", "comparison__video_b_id",
             "criterion", "score", "score_max",
         )  # fmt: skip
         pretrust = dict(
-            await User.filter(pretrust__gt=0).using_db(conn).values_list("id", "pretrust")
+            await User.filter(pretrust__gt=0)
+            .exclude(id__in=off)
+            .using_db(conn)
+            .values_list("id", "pretrust")
         )
-        vouches = await Vouch.all().using_db(conn).values_list("voucher_id", "vouchee_id")
+        # An imported vouch is already inside its vouchee's imported trust (app/datasets).
+        vouches = (
+            await Vouch.filter(imported=False)
+            .exclude(voucher_id__in=off)
+            .exclude(vouchee_id__in=off)
+            .using_db(conn)
+            .values_list("voucher_id", "vouchee_id")
+        )
         private = (
             await RatingVisibility.filter(is_public=False)
+            .exclude(user_id__in=off)
             .using_db(conn)
             .values_list("user_id", "video_id")
         )
@@ -122,3 +139,57 @@ async def write_scores(rows: ScoreRows) -> None:
             )  # fmt: skip
         for user_id, trust in rows.trust.items():
             await User.filter(id=user_id).using_db(conn).update(trust=min(1.0, max(0.0, trust)))
+
+
+# ---------------------------------------------------------------- published fitted states
+# ``learner_checkpoint`` (migration 0050, PostgreSQL only): raw SQL, no ORM model, since
+# only the engine reads or writes it.
+KEEP_PUBLISHED = 3
+
+
+@dataclass(frozen=True)
+class Published:
+    id: int
+    watermark: int
+    hparams_digest: str
+
+
+def _conn() -> Any:
+    from tortoise import connections
+
+    return connections.get(next(iter(connections.db_config)))
+
+
+async def publish_checkpoint(data: bytes, watermark: int, digest: str) -> int:
+    """Store one fitted state; keep the newest ``KEEP_PUBLISHED``. Returns its id."""
+    async with in_transaction() as conn:
+        rows = await conn.execute_query_dict(
+            "INSERT INTO learner_checkpoint (watermark, hparams_digest, size_bytes, data) "
+            "VALUES ($1, $2, $3, $4) RETURNING id",
+            [watermark, digest, len(data), data],
+        )
+        new_id = int(rows[0]["id"])
+        await conn.execute_query(
+            "DELETE FROM learner_checkpoint WHERE id <= $1", [new_id - KEEP_PUBLISHED]
+        )
+    return new_id
+
+
+async def newest_checkpoint(digest: str) -> Published | None:
+    """The newest published state written with these hyper-parameters, if any."""
+    rows = await _conn().execute_query_dict(
+        "SELECT id, watermark, hparams_digest FROM learner_checkpoint "
+        "WHERE hparams_digest = $1 ORDER BY id DESC LIMIT 1",
+        [digest],
+    )
+    if not rows:
+        return None
+    row = rows[0]
+    return Published(int(row["id"]), int(row["watermark"]), str(row["hparams_digest"]))
+
+
+async def checkpoint_bytes(checkpoint_id: int) -> bytes | None:
+    rows = await _conn().execute_query_dict(
+        "SELECT data FROM learner_checkpoint WHERE id = $1", [checkpoint_id]
+    )
+    return bytes(rows[0]["data"]) if rows else None

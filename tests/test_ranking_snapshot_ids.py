@@ -1,0 +1,39 @@
+"""Ranking snapshot ids are remembered per (sorted order, arguments, mask): a
+remembered id must always be the digest of what the snapshot holds."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from app.resolvers import rankings
+from app.resolvers.rankings import Snapshot
+
+
+def digest(snap: Snapshot) -> int:
+    d = hashlib.blake2b(digest_size=4)
+    for part in (snap.params.encode(), snap.ids.tobytes(), snap.scores.tobytes()):
+        d.update(part)
+    return int.from_bytes(d.digest()) & 0x7FFFFFFF
+
+
+def test_remembered_ids_are_the_digests() -> None:
+    ids, scores = np.arange(10, 0, -1, dtype=np.int64), np.linspace(9.0, 0.0, 10)
+    masks = [None, np.arange(10) % 2 == 0, np.arange(10) != 3, np.arange(10) != 3]
+    seen = set()
+    for params in ('["a"]', '["b"]', '["a"]'):
+        for keep in masks:
+            if keep is None:
+                snap, kept = Snapshot(params, 1, ids, scores), b""
+            else:
+                snap = Snapshot(params, 1, ids[keep], scores[keep])
+                kept = np.packbits(keep).tobytes()
+            got = rankings._snapshot_id(params, ids, kept, snap)
+            assert got == digest(snap)
+            seen.add(got)
+    assert len(seen) == 6  # 2 params x 3 distinct masks
+    # a new order array (a new score version) is never answered from an old one's entry
+    ids2, scores2 = ids.copy(), scores + 1
+    snap = Snapshot('["a"]', 2, ids2, scores2)
+    assert rankings._snapshot_id('["a"]', ids2, b"", snap) == digest(snap)
