@@ -113,7 +113,8 @@ async def _stored_and_full_fit(db_url: str) -> tuple[set[tuple], int, dict]:
         last = await dbio.last_event_id()
         inputs = await dbio.load_inputs()
         youtube = dict(await Video.all().values_list("id", "youtube_id"))
-        assert await Event.all().count() == last
+        # Ids may have gaps (a transaction the kill cut off used one), never extras.
+        assert await Event.all().count() <= last
     finally:
         await connection.close()
     learner = Learner()
