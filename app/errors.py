@@ -2,11 +2,15 @@
 type that carries an expected failure.
 
 - :class:`ErrorCode` lists every machine-readable code, wherever it appears:
-  ``userErrors[].code`` of a mutation payload (the GraphQL enum ``ErrorCode``),
-  ``errors[].extensions.code`` of a query, subscription or HTTP error answer, and the
-  ``error`` messages of graphql-transport-ws. One shared enum rather than one per
-  mutation (Shopify's ``…UserErrorCode``): the same failure (``UNKNOWN_VIDEO``,
-  ``UNAUTHENTICATED``…) reads the same everywhere, and a client handles it once.
+  ``errors[].extensions.code`` of a query, subscription or HTTP error answer (the
+  GraphQL enum ``ErrorCode``), the ``error`` messages of graphql-transport-ws, and
+  ``userErrors[].code`` of a mutation payload. There, as Shopify does, each mutation
+  has its own enum, ``<Mutation>ErrorCode``: the subset of these codes it can return,
+  with the same names (app/schema/errors.py), so a client sees what it must handle
+  and the same failure (``UNKNOWN_VIDEO``, ``UNAUTHENTICATED``…) still reads the
+  same everywhere. Each mutation declares its codes next to it
+  (``@payload(..., codes=...)``); tests/test_mutation_error_codes.py checks them
+  against what its code can raise.
 - :class:`InvalidInput` is the expected failure: bad input, not signed in, not
   allowed, a cursor too old. Queries let it become a GraphQL error with
   ``extensions.code`` (and ``field``); mutations turn it into a ``userErrors`` entry
@@ -118,8 +122,8 @@ class InvalidInput(ValueError):
     message for people and an :class:`ErrorCode` for programs.
 
     ``code`` may be given as the enum or its name; an unknown name raises
-    ``ValueError`` at once (tests/api/test_error_model.py checks every code the
-    source raises is a member, so this never reaches a client).
+    ``ValueError`` at once (tests/test_error_model.py checks every code the source
+    raises is a member, so this never reaches a client).
     """
 
     def __init__(self, field: str, message: str, code: ErrorCode | str = ErrorCode.INVALID) -> None:

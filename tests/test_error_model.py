@@ -73,13 +73,40 @@ def test_every_error_code_in_the_source_is_in_the_enum():
     assert not unknown, f"add these to app.errors.ErrorCode: {unknown}"
 
 
-def test_user_error_code_is_the_error_code_enum():
-    from app.schema import sdl
+def test_each_mutation_has_its_own_subset_of_error_code():
+    """Shopify's shape: `userErrors: [<Mutation>UserError!]!`, each implementing the
+    `UserError` interface, with `code` an enum of that mutation's codes: a subset of
+    `ErrorCode` (kept whole in the schema for `errors[].extensions.code`), with the
+    same names and descriptions (tests/test_mutation_error_codes.py checks the
+    subsets against the code)."""
+    from graphql import GraphQLEnumType, GraphQLList, GraphQLNonNull, GraphQLObjectType
 
-    schema = sdl()
-    assert "enum ErrorCode {" in schema
-    user_error = schema[schema.index("type UserError {") :].split("}", 1)[0]
-    assert "code: ErrorCode!" in user_error
+    from app.schema import build_schema, sdl
+
+    assert "enum ErrorCode {" in sdl() and "interface UserError {" in sdl()
+    schema = build_schema()._schema
+    shared = schema.type_map["ErrorCode"]
+    assert isinstance(shared, GraphQLEnumType)
+    assert set(shared.values) == {code.value for code in ErrorCode}
+    assert schema.mutation_type is not None
+    for name, mutation in schema.mutation_type.fields.items():
+        prefix = name[0].upper() + name[1:]
+        payload = (
+            mutation.type.of_type if isinstance(mutation.type, GraphQLNonNull) else mutation.type
+        )
+        assert isinstance(payload, GraphQLObjectType) and payload.name == f"{prefix}Payload"
+        errors = payload.fields["userErrors"].type
+        assert isinstance(errors, GraphQLNonNull) and isinstance(errors.of_type, GraphQLList)
+        kind = errors.of_type.of_type.of_type
+        assert kind.name == f"{prefix}UserError"
+        assert [i.name for i in kind.interfaces] == ["UserError"]
+        assert list(kind.fields) == ["field", "message", "code"]
+        code = kind.fields["code"].type.of_type
+        assert code.name == f"{prefix}ErrorCode"
+        assert "INVALID" in code.values  # the fallback
+        for value_name, value in code.values.items():
+            assert value.value == value_name == shared.values[value_name].value
+            assert value.description == shared.values[value_name].description
 
 
 def test_one_error_type():

@@ -21,7 +21,7 @@ from app.schema.accounts import (
 )
 from app.schema.descriptions import describe
 from app.schema.documents import QueryDocuments
-from app.schema.errors import MaskUnexpectedErrors, is_unexpected
+from app.schema.errors import ErrorCode, MaskUnexpectedErrors, is_unexpected
 from app.schema.input_guard import RefuseUnstorableStrings
 from app.schema.invalidation import InvalidateOnMutation
 from app.schema.mutation import Mutation
@@ -86,6 +86,9 @@ def build_schema() -> strawberry.Schema:
             ),
         ),
         subscription=Subscription,
+        # every code, for `errors[].extensions.code` (no field has this type: each
+        # mutation's `userErrors` has its own subset, app/schema/errors.py)
+        types=[ErrorCode],
         extensions=[
             # size, token, depth, alias and cost limits; bounded parse and
             # validation caches (app/schema/documents.py)

@@ -19,7 +19,8 @@ from app.accounts import (
 )
 from app.db.validation import InvalidInput
 from app.resolvers.accounts import apply, client_of, user_by_name
-from app.schema.mutation import UserError, payload
+from app.schema.errors import ErrorCode
+from app.schema.mutation import ADMIN, SIGNED_IN, USER, payload
 from app.schema.preferences import SettingsType, UpdateSettingsInput
 from app.schema.types import Me
 
@@ -77,20 +78,17 @@ class RegisterPayload:
         "`Authorization: Bearer <token>`. Shown once.",
     )
     user: Me | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-@strawberry.type
+@strawberry.type(description="What the email request did.")
 class EmailPayload:
     email: str | None = strawberry.field(default=None, description="The address concerned.")
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
 class VerifyEmailPayload:
     email: str | None = strawberry.field(default=None, description="The address now verified.")
     username: str | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
@@ -98,13 +96,11 @@ class ChangePasswordPayload:
     revoked_tokens: int = strawberry.field(
         default=0, description="Other sessions signed out (this one stays)."
     )
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-@strawberry.type
+@strawberry.type(description="Whether the request was accepted.")
 class DonePayload:
-    ok: bool = False
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    ok: bool = strawberry.field(default=False, description="True when it was.")
 
 
 def _me(user: object) -> Me:
@@ -117,7 +113,21 @@ class AccountMutations:  # the domain mutations follow in AccountDomainMutations
         description="Create an account and sign in (the payload carries a token). With an "
         "email, a verification link is mailed. Trust starts at 0."
     )
-    @payload(RegisterPayload)
+    @payload(
+        RegisterPayload,
+        codes=(
+            ErrorCode.BAD_USERNAME,
+            ErrorCode.USERNAME_TAKEN,
+            ErrorCode.WEAK_PASSWORD,
+            ErrorCode.PASSWORD_TOO_LONG,
+            ErrorCode.BAD_EMAIL,
+            ErrorCode.DISPOSABLE_EMAIL,
+            ErrorCode.EMAIL_TAKEN,
+            ErrorCode.BAD_LANGUAGE,
+            ErrorCode.TOO_MANY_MAILS,
+            ErrorCode.TOO_MANY_REGISTRATIONS,
+        ),
+    )
     async def register(self, info: strawberry.Info, input: RegisterInput) -> RegisterPayload:
         ctx = info.context
         await abuse.count_registration(ctx)
@@ -128,7 +138,15 @@ class AccountMutations:  # the domain mutations follow in AccountDomainMutations
         return RegisterPayload(token=token, user=_me(user))
 
     @strawberry.mutation(description="Confirm an address with the token of its mailed link.")
-    @payload(VerifyEmailPayload)
+    @payload(
+        VerifyEmailPayload,
+        codes=(
+            ErrorCode.BAD_TOKEN,
+            ErrorCode.EXPIRED_TOKEN,
+            ErrorCode.USED_TOKEN,
+            ErrorCode.EMAIL_TAKEN,
+        ),
+    )
     async def verify_email(self, info: strawberry.Info, input: TokenInput) -> VerifyEmailPayload:
         row, event = await service.verify_email(info.context.settings, input.token)
         await apply(info.context, event)
@@ -136,7 +154,15 @@ class AccountMutations:  # the domain mutations follow in AccountDomainMutations
         return VerifyEmailPayload(email=row.email, username=user.username)
 
     @strawberry.mutation(description="Mail the verification link of my address again.")
-    @payload(EmailPayload)
+    @payload(
+        EmailPayload,
+        codes=(
+            *SIGNED_IN,
+            ErrorCode.NO_EMAIL,
+            ErrorCode.ALREADY_VERIFIED,
+            ErrorCode.TOO_MANY_MAILS,
+        ),
+    )
     async def resend_verification_email(self, info: strawberry.Info) -> EmailPayload:
         ctx = info.context
         email = await service.resend_verification(ctx.settings, ctx.require_viewer())
@@ -146,7 +172,19 @@ class AccountMutations:  # the domain mutations follow in AccountDomainMutations
         description="Change my address: a verification link goes to the new one, which "
         "replaces the current one once verified."
     )
-    @payload(EmailPayload)
+    @payload(
+        EmailPayload,
+        codes=(
+            *SIGNED_IN,
+            ErrorCode.BAD_CREDENTIALS,
+            ErrorCode.BAD_EMAIL,
+            ErrorCode.DISPOSABLE_EMAIL,
+            ErrorCode.EMAIL_TAKEN,
+            ErrorCode.SAME_EMAIL,
+            ErrorCode.BAD_LANGUAGE,
+            ErrorCode.TOO_MANY_MAILS,
+        ),
+    )
     async def change_email(self, info: strawberry.Info, input: ChangeEmailInput) -> EmailPayload:
         ctx = info.context
         email = await service.change_email(
@@ -157,7 +195,15 @@ class AccountMutations:  # the domain mutations follow in AccountDomainMutations
     @strawberry.mutation(
         description="Change my password (the old one required); my other sessions are signed out."
     )
-    @payload(ChangePasswordPayload)
+    @payload(
+        ChangePasswordPayload,
+        codes=(
+            *SIGNED_IN,
+            ErrorCode.BAD_CREDENTIALS,
+            ErrorCode.WEAK_PASSWORD,
+            ErrorCode.PASSWORD_TOO_LONG,
+        ),
+    )
     async def change_password(
         self, info: strawberry.Info, input: ChangePasswordInput
     ) -> ChangePasswordPayload:
@@ -172,7 +218,10 @@ class AccountMutations:  # the domain mutations follow in AccountDomainMutations
         description="Mail a password-reset link to the account holding this address. "
         "Answers the same whether an account holds it or not."
     )
-    @payload(DonePayload)
+    @payload(
+        DonePayload,
+        codes=(ErrorCode.BAD_EMAIL, ErrorCode.DISPOSABLE_EMAIL, ErrorCode.TOO_MANY_MAILS),
+    )
     async def request_password_reset(
         self, info: strawberry.Info, input: RequestPasswordResetInput
     ) -> DonePayload:
@@ -183,7 +232,16 @@ class AccountMutations:  # the domain mutations follow in AccountDomainMutations
         description="Set a new password with the token of a reset link; every session "
         "is signed out (then `login`)."
     )
-    @payload(DonePayload)
+    @payload(
+        DonePayload,
+        codes=(
+            ErrorCode.BAD_TOKEN,
+            ErrorCode.EXPIRED_TOKEN,
+            ErrorCode.USED_TOKEN,
+            ErrorCode.WEAK_PASSWORD,
+            ErrorCode.PASSWORD_TOO_LONG,
+        ),
+    )
     async def reset_password(self, info: strawberry.Info, input: ResetPasswordInput) -> DonePayload:
         ctx = info.context
         _, event = await service.reset_password(
@@ -218,13 +276,14 @@ class EmailDomainInput:
     )
 
 
-@strawberry.type
+@strawberry.type(description="The domain as stored.")
 class EmailDomainPayload:
-    domain: EmailDomainType | None = None
+    domain: EmailDomainType | None = strawberry.field(
+        default=None, description="The domain; null when refused."
+    )
     changed_accounts: int = strawberry.field(
         default=0, description="Accounts whose pretrust changed (each through an event)."
     )
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 async def _domain_type(name: str) -> EmailDomainType:
@@ -242,7 +301,7 @@ class AccountDomainMutations:
         description="Admin: accept, reject or reset a mail domain; the pretrust of every "
         "account with a verified address on it follows at once."
     )
-    @payload(EmailDomainPayload)
+    @payload(EmailDomainPayload, codes=(*ADMIN, ErrorCode.BAD_DOMAIN, ErrorCode.BAD_STATUS))
     async def set_email_domain_status(
         self, info: strawberry.Info, input: EmailDomainInput
     ) -> EmailDomainPayload:
@@ -278,13 +337,12 @@ class RevokeSessionInput:
 @strawberry.type
 class RevokeSessionPayload:
     revoked: bool = False
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
 class SessionMutations:
     @strawberry.mutation(description="Sign out one of my sessions (see `me.sessions`).")
-    @payload(RevokeSessionPayload)
+    @payload(RevokeSessionPayload, codes=(*SIGNED_IN, ErrorCode.UNKNOWN_SESSION))
     async def revoke_session(
         self, info: strawberry.Info, input: RevokeSessionInput
     ) -> RevokeSessionPayload:
@@ -301,7 +359,6 @@ class DeleteAccountInput:
 @strawberry.type
 class DeleteAccountPayload:
     deleted: bool = False
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
@@ -311,7 +368,7 @@ class DeletionMutations:
         "sessions, address. Its influence leaves the scores at once. The username stays "
         "reserved for SUNRANK_USERNAME_REUSE_DAYS."
     )
-    @payload(DeleteAccountPayload)
+    @payload(DeleteAccountPayload, codes=(*SIGNED_IN, ErrorCode.BAD_CREDENTIALS))
     async def delete_account(
         self, info: strawberry.Info, input: DeleteAccountInput
     ) -> DeleteAccountPayload:
@@ -327,13 +384,12 @@ class DeletionMutations:
 @strawberry.type
 class UpdateSettingsPayload:
     settings: SettingsType | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
 class SettingsMutations:
     @strawberry.mutation(description="Change some of my settings (the fields given).")
-    @payload(UpdateSettingsPayload)
+    @payload(UpdateSettingsPayload, codes=(*SIGNED_IN, ErrorCode.INVALID_SETTINGS))
     async def update_settings(
         self, info: strawberry.Info, input: UpdateSettingsInput
     ) -> UpdateSettingsPayload:
@@ -352,7 +408,6 @@ class SetAccountActiveInput:
 @strawberry.type
 class SetAccountActivePayload:
     active: bool | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
@@ -361,7 +416,10 @@ class DeactivationMutations:
         description="Admin: deactivate an account (it cannot sign in, its sessions end, its "
         "influence leaves the scores at once; its data stays) or reactivate it."
     )
-    @payload(SetAccountActivePayload)
+    @payload(
+        SetAccountActivePayload,
+        codes=(*ADMIN, *USER, ErrorCode.SELF_DEACTIVATION, ErrorCode.TOO_LONG),
+    )
     async def set_account_active(
         self, info: strawberry.Info, input: SetAccountActiveInput
     ) -> SetAccountActivePayload:
