@@ -22,6 +22,7 @@ from app.schema.accounts import (
 from app.schema.descriptions import describe
 from app.schema.documents import QueryDocuments
 from app.schema.errors import ErrorCode, MaskUnexpectedErrors, is_unexpected
+from app.schema.execution import FlatExecutor
 from app.schema.input_guard import RefuseUnstorableStrings
 from app.schema.invalidation import InvalidateOnMutation
 from app.schema.mutation import Mutation
@@ -86,6 +87,8 @@ def build_schema() -> strawberry.Schema:
             ),
         ),
         subscription=Subscription,
+        # plain fields completed without graphql-core's per-field machinery
+        execution_context_class=FlatExecutor,
         # every code, for `errors[].extensions.code` (no field has this type: each
         # mutation's `userErrors` has its own subset, app/schema/errors.py)
         types=[ErrorCode],

@@ -52,6 +52,16 @@ class CriterionWeightInput:
     weight: float = strawberry.field(description="0..100; 0 leaves the criterion out.")
 
 
+def _weight_from_input(cls: type, value: Any, context: Any) -> Any:
+    """What strawberry builds field by field (``from_input`` hook), directly: both
+    fields are required and arrive converted (an enum member, a float). Converting
+    four weights field by field was ~5 % of a cold ``rankings`` request."""
+    return cls(criterion=value.get("criterion"), weight=value.get("weight"))
+
+
+CriterionWeightInput.__strawberry_definition__.from_input = _weight_from_input  # type: ignore[attr-defined]
+
+
 @strawberry.input
 class CredentialsInput:
     username: str
