@@ -2,11 +2,16 @@
 those (plus the fallback every mutation declares).
 
 The inventory is static: from each ``@strawberry.mutation`` resolver, every function of
-``app/`` reachable by name is visited (a call or reference on a known module or class
-is resolved exactly; on anything else, every method of that name counts: an
-over-approximation), collecting ``ErrorCode.X`` references and the codes given to a
-function with a ``code`` parameter (``InvalidInput``, ``PaginationError``,
-``ApiError``…), or its default when none is given.
+``app/`` reachable by name is visited, collecting ``ErrorCode.X`` references and the
+codes given to a function with a ``code`` parameter (``InvalidInput``,
+``PaginationError``, ``ApiError``…), or its default when none is given. A name on a
+module or class of app/ resolves exactly; a method on a receiver whose type is known
+(an annotation, a constructor call, a literal) resolves in that class and its
+subclasses, or to nothing when the type is not app/'s (``dict.keys``, an httpx
+client); on anything else, every method of that name counts (an over-approximation;
+a value read without a call only reaches properties). Code under a ``try`` whose
+handler swallows InvalidInput does not count, nor do field resolvers of the payload
+(the GraphQL executor runs them, outside ``userErrors``).
 
 ``python tests/test_mutation_error_codes.py`` prints the inventory, a declaration to
 paste next to each mutation.
@@ -15,6 +20,7 @@ paste next to each mutation.
 from __future__ import annotations
 
 import ast
+import builtins
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,6 +30,8 @@ import pytest
 
 from app.errors import ErrorCode, InvalidInput
 
+EXTERNAL = "<not app/>"  # the type of a str, a dict, an httpx client...
+BUILTINS = frozenset(dir(builtins))
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "app"
 MEMBERS = {code.value for code in ErrorCode}
@@ -70,7 +78,8 @@ class Inventory:
             self.modules[name] = Module(name, ast.parse(path.read_text(encoding="utf-8")))
         for module in self.modules.values():
             self._index(module)
-        self._memo: dict[str, frozenset[str]] = {}
+        self._local_types: dict[str, dict[str, str | None]] = {}
+        self._attribute_types: dict[str, dict[str, str | None]] = {}
 
     # -- indexing --
 
@@ -80,6 +89,8 @@ class Inventory:
                 for alias in node.names:
                     if alias.asname:
                         module.names[alias.asname] = alias.name
+                    else:
+                        module.names.setdefault(alias.name.split(".")[0], alias.name.split(".")[0])
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 for alias in node.names:
                     target = f"{node.module}.{alias.name}"
@@ -170,6 +181,16 @@ class Inventory:
                     found += self._class_members(bmod, bcls, attr, depth + 1)
         return found
 
+    def _ancestors(self, class_key: str, depth: int = 0) -> set[str]:
+        """The classes of app/ that ``class_key`` derives from (itself excluded)."""
+        module_name, _, cls = class_key.partition(":")
+        if module_name not in self.modules or depth > 10:
+            return set()
+        found = set()
+        for base in self._resolve_bases(self.modules[module_name], cls):
+            found |= {base} | self._ancestors(base, depth + 1)
+        return found
+
     def _resolve_bases(self, module: Module, cls: str) -> list[str]:
         return [
             b
@@ -206,19 +227,28 @@ class Inventory:
         module_name, _, name = key.partition(":")
         return module_name in self.modules and name in self.modules[module_name].classes
 
-    def _callees(
-        self, module: Module, expr: ast.expr, cls: str | None, called: bool = True
-    ) -> list[str]:
-        """What a Name or Attribute expression may refer to (keys of functions,
-        module variables, classes); ``called``: it is the function of a call."""
+    def _callees(self, fn: Function, expr: ast.expr, called: bool = True) -> list[str]:
+        """What a Name or Attribute expression in ``fn`` may refer to (keys of
+        functions, module variables, classes); ``called``: it is the function of a call."""
+        module, cls = self.modules[fn.module], fn.cls
         if isinstance(expr, ast.Name):
             key = self._resolve_name(module, expr.id)
             return [self._canonical(key)] if key else []
         if isinstance(expr, ast.Attribute):
             base = expr.value
+            kind = self._type_of(fn, base)
+            if kind == EXTERNAL:  # a str, a dict, an httpx client...: not our code
+                return []
+            if kind is not None:  # an instance of one of our classes, or of a subclass
+                return self._class_members(*kind.split(":"), expr.attr) + [
+                    k
+                    for k in self.methods_by_name.get(expr.attr, [])
+                    if kind in self._ancestors(k.rsplit(".", 1)[0])
+                ]
             if isinstance(base, ast.Name | ast.Attribute):
                 dotted = _dotted(base)
-                if dotted is not None and dotted.split(".")[0] not in ("self", "cls"):
+                head = dotted.split(".")[0] if dotted else None
+                if dotted and head not in ("self", "cls") and head not in self._locals(fn):
                     resolved = self._resolve_dotted(module, dotted)
                     if resolved:
                         return [
@@ -247,6 +277,161 @@ class Inventory:
                 if not self.functions[k].is_resolver and (called or self.functions[k].is_property)
             ]
         return []
+
+    # -- what a receiver is: one of our classes, not our code at all, or unknown --
+
+    def _locals(self, fn: Function) -> dict[str, str | None]:
+        """The type of each name ``fn`` binds (its arguments and variables), when
+        every binding agrees: a class key, EXTERNAL, or None (unknown)."""
+        if fn.key in self._local_types:
+            return self._local_types[fn.key]
+        found: dict[str, set[str | None]] = {}
+        self._local_types[fn.key] = {}  # while computing: every name unknown
+        node = fn.node
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            args = node.args
+            for arg in (*args.posonlyargs, *args.args, *args.kwonlyargs):
+                kind = self._annotation(fn, arg.annotation) if arg.annotation else None
+                found.setdefault(arg.arg, set()).add(kind)
+            for extra in (args.vararg, args.kwarg):
+                if extra is not None:
+                    found.setdefault(extra.arg, set()).add(EXTERNAL)  # a tuple, a dict
+            typed: set[int] = set()  # the targets of the assignments typed here
+            for sub in _body_nodes(node):
+                if isinstance(sub, ast.Assign) and len(sub.targets) == 1:
+                    target = sub.targets[0]
+                    if isinstance(target, ast.Name):
+                        found.setdefault(target.id, set()).add(self._type_of(fn, sub.value))
+                        typed.add(id(target))
+                elif isinstance(sub, ast.AnnAssign) and isinstance(sub.target, ast.Name):
+                    found.setdefault(sub.target.id, set()).add(self._annotation(fn, sub.annotation))
+                    typed.add(id(sub.target))
+                elif (
+                    isinstance(sub, ast.Name)
+                    and isinstance(sub.ctx, ast.Store | ast.Del)
+                    and id(sub) not in typed
+                ):
+                    found.setdefault(sub.id, set()).add(None)  # a loop, a with, a tuple...
+                elif isinstance(sub, ast.arg):  # a nested function's or a lambda's
+                    found.setdefault(sub.arg, set()).add(None)
+        types = {name: kinds.pop() if len(kinds) == 1 else None for name, kinds in found.items()}
+        self._local_types[fn.key] = types
+        return types
+
+    def _annotation(self, fn: Function, annotation: ast.expr | None) -> str | None:
+        if annotation is None:
+            return None
+        if isinstance(annotation, ast.Constant) and isinstance(annotation.value, str):
+            try:
+                annotation = ast.parse(annotation.value, mode="eval").body
+            except SyntaxError:
+                return None
+        if isinstance(annotation, ast.BinOp) and isinstance(annotation.op, ast.BitOr):
+            kinds = {
+                self._annotation(fn, side)
+                for side in (annotation.left, annotation.right)
+                if not (isinstance(side, ast.Constant) and side.value is None)
+            }
+            return kinds.pop() if len(kinds) == 1 else None
+        if isinstance(annotation, ast.Subscript):
+            if _last_name(annotation.value) == "Optional":
+                return self._annotation(fn, annotation.slice)
+            annotation = annotation.value  # list[...], Mapping[...]: the container
+        if _last_name(annotation) in ("Any", "object"):
+            return None
+        return self._named_type(fn, annotation)
+
+    def _named_type(self, fn: Function, expr: ast.expr) -> str | None:
+        """A class named by ``expr``: ours (its key), or EXTERNAL (a builtin, or a name
+        imported from outside app/)."""
+        dotted = _dotted(expr)
+        if dotted is None:
+            return None
+        head = dotted.split(".")[0]
+        module = self.modules[fn.module]
+        if head in self._locals(fn):
+            return None
+        if head not in module.names:
+            return EXTERNAL if head in BUILTINS else None
+        resolved = self._resolve_dotted(module, dotted)
+        if any(self._is_class(r) for r in resolved):
+            return next(r for r in resolved if self._is_class(r))
+        root = module.names[head].split(":")[0]
+        if root.split(".")[0] != "app":
+            return EXTERNAL
+        return None
+
+    def _type_of(self, fn: Function, expr: ast.expr) -> str | None:
+        """What ``expr`` evaluates to, as far as this can tell cheaply."""
+        if isinstance(
+            expr,
+            ast.Constant | ast.JoinedStr | ast.List | ast.Tuple | ast.Dict | ast.Set
+            | ast.ListComp | ast.SetComp | ast.DictComp | ast.GeneratorExp | ast.Compare,
+        ):  # fmt: skip
+            return EXTERNAL
+        if isinstance(expr, ast.Await):
+            return None
+        if isinstance(expr, ast.Name):
+            if expr.id in ("self", "cls"):
+                return None
+            local = self._locals(fn)
+            if expr.id in local:
+                return local[expr.id]
+            module = self.modules[fn.module]
+            if expr.id not in module.names:
+                return EXTERNAL if expr.id in BUILTINS else None
+            target = module.names[expr.id].split(":")[0]
+            return EXTERNAL if target.split(".")[0] != "app" else None
+        if isinstance(expr, ast.Attribute):
+            if isinstance(expr.value, ast.Name) and expr.value.id == "self" and fn.cls:
+                return self._attribute_type(fn.module, fn.cls, expr.attr)
+            return None  # `info.context` is ours, though `info` is strawberry's
+        if isinstance(expr, ast.Call):
+            callee = expr.func
+            if isinstance(callee, ast.Name | ast.Attribute):
+                named = self._named_type(fn, callee)
+                if named is not None and named != EXTERNAL:
+                    return named  # constructing one of our classes
+                if isinstance(callee, ast.Attribute):
+                    return None  # what a method returns: `d.get(k)` may be ours
+                return named
+        return None
+
+    def _attribute_type(self, module_name: str, cls: str, attr: str) -> str | None:
+        """The type of ``self.attr`` in ``cls``, when every assignment agrees."""
+        key = f"{module_name}:{cls}"
+        if key not in self._attribute_types:
+            self._attribute_types[key] = {}  # while computing: unknown
+            found: dict[str, set[str | None]] = {}
+            for fn in self.functions.values():
+                if fn.module != module_name or fn.cls != cls:
+                    continue
+                if not isinstance(fn.node, ast.FunctionDef | ast.AsyncFunctionDef):
+                    continue
+                for sub in _body_nodes(fn.node):
+                    targets: list[ast.expr] = []
+                    if isinstance(sub, ast.Assign):
+                        targets = sub.targets
+                    elif isinstance(sub, ast.AnnAssign | ast.AugAssign):
+                        targets = [sub.target]
+                    for target in targets:
+                        for t in ast.walk(target):
+                            if (
+                                isinstance(t, ast.Attribute)
+                                and isinstance(t.value, ast.Name)
+                                and t.value.id == "self"
+                            ):
+                                if isinstance(sub, ast.AnnAssign):
+                                    kind = self._annotation(fn, sub.annotation)
+                                elif isinstance(sub, ast.Assign) and t is target:
+                                    kind = self._type_of(fn, sub.value)
+                                else:
+                                    kind = None
+                                found.setdefault(t.attr, set()).add(kind)
+            self._attribute_types[key] = {
+                name: kinds.pop() if len(kinds) == 1 else None for name, kinds in found.items()
+            }
+        return self._attribute_types[key].get(attr)
 
     # -- the codes --
 
@@ -278,11 +463,10 @@ class Inventory:
         fn = self.functions.get(key)
         if fn is None:
             return
-        module = self.modules[fn.module]
         called = {id(n.func) for n in _body_nodes(fn.node) if isinstance(n, ast.Call)}
         for node in _body_nodes(fn.node):
             if isinstance(node, ast.Name | ast.Attribute) and isinstance(node.ctx, ast.Load):
-                for target in self._callees(module, node, fn.cls, id(node) in called):
+                for target in self._callees(fn, node, id(node) in called):
                     if target in self.functions or self._is_class(target):
                         yield target
 
@@ -290,7 +474,6 @@ class Inventory:
         fn = self.functions.get(key)
         if fn is None:
             return set()
-        module = self.modules[fn.module]
         found: set[str] = set()
         for node in _body_nodes(fn.node):
             if (
@@ -300,7 +483,7 @@ class Inventory:
             ):
                 found.add(node.attr)
             if isinstance(node, ast.Call):
-                for target in self._callees(module, node.func, fn.cls):
+                for target in self._callees(fn, node.func):
                     found |= self._code_argument(fn, node, target)
         return found
 
@@ -507,13 +690,46 @@ def test_the_inventory_sees_through_helpers(inventory):
     assert "BAD_VIDEO_ID" in inventory.codes(mutations["submitComparison"])
     # ctx.require_admin() -> ErrorCode.FORBIDDEN
     assert "FORBIDDEN" in inventory.codes(mutations["refit"])
-    # PaginationError(...) without a code -> its default, BAD_PAGINATION
-    default = Inventory()
-    tree = ast.parse("from app.resolvers.pagination import PaginationError\n"
-                     "def f():\n    raise PaginationError('x')\n")  # fmt: skip
-    default.modules["probe"] = Module("probe", tree)
-    default._index(default.modules["probe"])
-    assert default.codes("probe:f") == {"BAD_PAGINATION"}
+
+
+def _probe(source: str) -> frozenset[str]:
+    """The codes the inventory finds for ``f`` in ``source``, a module of app/."""
+    inventory = Inventory()
+    inventory.modules["probe"] = Module("probe", ast.parse(source))
+    inventory._index(inventory.modules["probe"])
+    return inventory.codes("probe:f")
+
+
+def test_the_inventory_rules():
+    imports = (
+        "from app.errors import ErrorCode, InvalidInput\n"
+        "from app.resolvers.pagination import PaginationError\n"
+        "from app.accounts import mailer\n"
+    )
+    # a code parameter left out: its default
+    assert _probe(imports + "def f():\n    raise PaginationError('x')\n") == {"BAD_PAGINATION"}
+    assert _probe(imports + "def f():\n    raise InvalidInput('', 'x')\n") == {"INVALID"}
+    # given by name, as a string or through a local variable
+    assert _probe(imports + "def f():\n    raise InvalidInput('', 'x', code='SAME_VIDEO')\n") == {
+        "SAME_VIDEO"
+    }
+    assert _probe(
+        imports + "def f(a):\n    c = 'NO_SCORES' if a else 'SAME_VIDEO'\n"
+        "    raise InvalidInput('', 'x', c)\n"
+    ) == {"NO_SCORES", "SAME_VIDEO"}
+    # through a module's function; not when a handler swallows it, yes when it re-raises
+    call = "        await mailer.check_quota(s, 1)\n"
+    assert _probe(imports + "async def f(s):\n" + call.replace("    ", "", 1)) == {"TOO_MANY_MAILS"}
+    swallow = "async def f(s):\n    try:\n" + call + "    except InvalidInput:\n        pass\n"
+    assert _probe(imports + swallow) == set()
+    assert _probe(imports + swallow.replace("pass", "raise")) == {"TOO_MANY_MAILS"}
+    # an expression the inventory cannot read is reported, not ignored
+    inventory = Inventory()
+    source = imports + "def f(e):\n    raise InvalidInput('', 'x', e.code)\n"
+    inventory.modules["probe"] = Module("probe", ast.parse(source))
+    inventory._index(inventory.modules["probe"])
+    inventory.codes("probe:f")
+    assert inventory.problems and "e.code" in inventory.problems[0]
 
 
 async def test_an_undeclared_code_falls_back_and_logs(caplog):
