@@ -66,9 +66,20 @@ def d2phi(x):
 
 
 def huber(x, delta):
-    """H_δ(x) = √(x²+δ²) − δ and its first two derivatives."""
-    s = tf.sqrt(x * x + delta * delta)
-    return s - delta, x / s, delta * delta / (s * s * s)
+    """The robust pull H_δ(x) = δ·log cosh(x/δ) and its first two derivatives.
+
+    H' = tanh(x/δ) ∈ (−1, 1) (what the influence bounds of hparams.py need), H'' > 0.
+    Quadratic (x²/2δ) near 0 and |x| − δ·log 2 far away, like the pseudo-Huber
+    √(x²+δ²) − δ it replaced, but its slope saturates sooner (tanh(2) = 0.96 against
+    0.89 at |x| = 2δ): agreeing raters add up to the bound with less shrinkage.
+    Measured reasons in hparams.py ("Defaults"). (The name is historical: online.py
+    imports it.) Stable for every x: log cosh a = a + log1p(e^{−2a}) − log 2.
+    """
+    a = tf.abs(x) / delta
+    e = tf.exp(-2.0 * a)
+    h = delta * (a + tf.math.log1p(e) - _LOG2)
+    d2 = 4.0 * e / ((1.0 + e) * (1.0 + e)) / delta  # sech²(a)/δ without 1 − tanh² cancellation
+    return h, tf.math.tanh(x / delta), d2
 
 
 _V = tf.TensorSpec([None], DT)
