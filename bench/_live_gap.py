@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import random
 import shutil
 import statistics
@@ -189,6 +190,8 @@ async def _run(args: argparse.Namespace) -> dict:
         t = time.perf_counter()
         await service.start()
         print(f"started in {time.perf_counter() - t:.1f} s: {service.learner.counts}", flush=True)
+        gc.collect()  # as the server does once started (app/main.py): no full-heap
+        gc.freeze()  # GC pauses of hundreds of ms under the stream
         # half the stream from the dataset's contributors, half from new accounts
         pool_users = users * max(1, len(fresh_users) // max(1, len(users))) + fresh_users
         stream = Stream(service, pool_users, videos, args.rate, args.seed)

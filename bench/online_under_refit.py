@@ -1,28 +1,35 @@
-"""Online-update latency alone and while background refits run, before vs after.
+"""Online-update latency alone and while background refits run, in the same process.
 
-    .venv/bin/python bench/online_under_refit.py --events 600
+    .venv/bin/python bench/online_under_refit.py --events 400 --rounds 2
 
-Each configuration runs in its own process (TensorFlow's thread pools are fixed once
-it initialises): the demo data (tiny Tournesol) is loaded and fitted, then
-``--events`` comparison events are applied one at a time on the main thread (the
-service's worker), ``--gap-ms`` apart, first with no refit, then with refits back to
-back on a second thread as ``app/engine/service.py`` runs them (snapshot and adopt
-on the main thread, ``refit.fit`` + ``_moved_views`` on the refit thread, a rest of
-``REFIT_REST`` × its duration between two). Configurations:
+Each configuration runs in its own process, with the server's thread settings
+(``app.learner.threads.configure(Settings().learner_threads)``): the demo data (tiny
+Tournesol) is loaded and fitted, then ``--events`` comparison events are applied one
+at a time on the main thread (the service's worker), ``--gap-ms`` apart, first with
+no refit, then with refits back to back as ``app/engine/service.py`` runs them
+(snapshot and adopt on the main thread, ``refit.fit`` + ``_moved_views`` on the
+refit thread, a rest of ``REFIT_REST`` × its duration between two). Configurations,
+alternated ``--rounds`` times (the machine is shared: compare within a run):
 
-* ``before``: TensorFlow's default thread pools (one intra-op thread per core) and
-  the per-item ``_moved_views`` (copied here);
-* ``after``: ``app.learner.threads.configure(Settings().learner_threads)`` (the
-  server's default, one intra-op thread) and the service's vectorised ``_moved_views``.
+* ``nofreeze``: the heap as it is after loading and fitting;
+* ``freeze``: ``gc.collect(); gc.freeze()`` after the warm-up, as the server does
+  once started (``app/main.py``).
 
-Prints per configuration the median / p90 / max of an online update alone and
-under refits, and the median refit duration; then each as a ratio to ``before``.
-Last line: one JSON object.
+Without the freeze, the objects each refit allocates (score views, snapshots)
+trigger full collections of the whole heap (TensorFlow's Python objects included)
+that hold the GIL for ~0.6 s: that was the online update's p99 under refits. Each
+configuration reports its generation-2 collections and the longest one.
+
+Prints per configuration the median / p90 / p99 / max of an online update alone
+and under refits, and the median refit duration; then, per configuration, the p99
+under refits / p99 alone (1: refits do not slow online updates down), and each
+figure as a ratio ``freeze`` / ``nofreeze``. Last line: one JSON object.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import subprocess
@@ -35,6 +42,7 @@ import numpy as np
 from _common import ROOT, dataset, emit, quiet_tf
 
 quiet_tf()
+CONFIGS = ("nofreeze", "freeze")
 
 
 def _events(ds, n: int, seed: int):
@@ -50,37 +58,11 @@ def _events(ds, n: int, seed: int):
     return out
 
 
-def _moved_views_per_item(published, snap, res):
-    """``service._moved_views`` before it was vectorised (ScoreView.of per item)."""
-    from app.criteria import CRITERION_NAMES as names
-    from app.engine.service import VIEW_EPS, ScoreView
-
-    vids, crits = snap.item_video_id.tolist(), snap.item_crit.tolist()
-    views = [published.get(v, {}).get(names[c]) for v, c in zip(vids, crits, strict=True)]
-    pub_raw = np.array([np.nan if x is None else x.raw for x in views])
-    pub_unc = np.array([np.nan if x is None else x.raw_uncertainty for x in views])
-    unc = 1.0 / np.sqrt(res.prec_rho)
-    rated = snap.ncontrib > 0
-    same = (np.abs(res.rho - pub_raw) <= VIEW_EPS) & (np.abs(unc - pub_unc) <= VIEW_EPS)
-    moved = (rated & ~same) | (~rated & ~np.isnan(pub_raw))
-    videos = np.unique(snap.item_video_id[moved])
-    out = {int(v): {} for v in videos.tolist()}
-    for i in np.flatnonzero(np.isin(snap.item_video_id, videos) & rated).tolist():
-        c = crits[i]
-        out[vids[i]][names[c]] = ScoreView.of(
-            c, res.rho[i], unc[i], snap.ncontrib[i], snap.ncomp[i]
-        )
-    order = {name: k for k, name in enumerate(names)}
-    return {v: dict(sorted(d.items(), key=lambda kv: order[kv[0]])) for v, d in out.items()}
-
-
 def child(config: str, n_events: int, gap_ms: float, seed: int) -> dict:
     from app.config import load_settings
+    from app.learner.threads import configure
 
-    if config == "after":
-        from app.learner.threads import configure
-
-        configure(load_settings().learner_threads)
+    configure(load_settings().learner_threads)
     from app.engine.service import REFIT_REST, _all_views, _moved_views
     from app.learner import HParams, Learner, refit
     from app.learner.fit import warm_up
@@ -100,20 +82,36 @@ def child(config: str, n_events: int, gap_ms: float, seed: int) -> dict:
         lr.upsert_comparison(u, a, b, {0: (s, 10)})
         return (time.perf_counter() - t) * 1e3
 
+    gc_pauses: list[tuple[int, float]] = []  # (generation, ms) of the collections
+    gc_start = [0.0]
+
+    def on_gc(phase: str, info: dict) -> None:
+        if phase == "start":
+            gc_start[0] = time.perf_counter()
+        else:
+            gc_pauses.append((info["generation"], (time.perf_counter() - gc_start[0]) * 1e3))
+
+    gc.callbacks.append(on_gc)
     for k in range(50):  # warm-up: traces, caches
         apply(k)
+    if config == "freeze":  # as the server does once started (app/main.py)
+        gc.collect()
+        gc.freeze()
+    gc_pauses.clear()
     alone = []
     for k in range(50, 50 + n_events):
         alone.append(apply(k))
         time.sleep(gap_ms / 1e3)
 
+    gc_alone = list(gc_pauses)
+    gc_pauses.clear()
     pool = ThreadPoolExecutor(1)
     refit_s: list[float] = []
 
     def fit(snap):
         t = time.perf_counter()
         res = refit.fit(hp, snap)
-        moved = (_moved_views if config == "after" else _moved_views_per_item)(views, snap, res)
+        moved = _moved_views(views, snap, res)
         return res, moved, time.perf_counter() - t
 
     under = []
@@ -142,11 +140,18 @@ def child(config: str, n_events: int, gap_ms: float, seed: int) -> dict:
         return {
             "median": float(np.median(xs)),
             "p90": float(np.percentile(xs, 90)),
+            "p99": float(np.percentile(xs, 99)),
             "max": float(xs.max()),
         }
 
+    def gcs(xs):
+        g2 = [ms for gen, ms in xs if gen == 2]
+        return {"n": len(xs), "gen2": len(g2), "gen2_max_ms": max(g2, default=0.0)}
+
     return {
         "config": config,
+        "gc_alone": gcs(gc_alone),
+        "gc_under": gcs(gc_pauses),
         "events": n_events,
         "threads": threading.active_count(),
         "alone_ms": stats(alone),
@@ -160,18 +165,18 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=600, help="measured events per phase")
     ap.add_argument("--gap-ms", type=float, default=5.0, help="pause between two events")
-    ap.add_argument("--rounds", type=int, default=1, help="before/after pairs, interleaved")
+    ap.add_argument("--rounds", type=int, default=1, help="nofreeze/freeze pairs, alternated")
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--child", choices=("before", "after"))
+    ap.add_argument("--child", choices=CONFIGS)
     args = ap.parse_args()
     if args.events < 10 or args.gap_ms < 0 or args.rounds < 1:
         raise SystemExit("--events must be ≥ 10, --gap-ms ≥ 0, --rounds ≥ 1")
     if args.child:
         emit(child(args.child, args.events, args.gap_ms, args.seed))
         return
-    results: dict[str, list[dict]] = {"before": [], "after": []}
-    for _ in range(args.rounds):
-        for config in ("before", "after"):
+    results: dict[str, list[dict]] = {c: [] for c in CONFIGS}
+    for k in range(args.rounds):
+        for config in CONFIGS if k % 2 == 0 else CONFIGS[::-1]:
             out = subprocess.run(
                 [sys.executable, __file__, "--child", config, "--events", str(args.events),
                  "--gap-ms", str(args.gap_ms), "--seed", str(args.seed)],
@@ -182,10 +187,13 @@ def main() -> None:
             results[config].append(r)
             a, u = r["alone_ms"], r["under_refit_ms"]
             print(
-                f"{config:6s} online alone  p50 {a['median']:6.2f} p90 {a['p90']:6.2f} "
-                f"max {a['max']:7.1f} ms | under refits p50 {u['median']:6.2f} "
-                f"p90 {u['p90']:6.2f} max {u['max']:7.1f} ms | {r['refits']} refits, "
-                f"median {r['refit_s_median']:.3f} s",
+                f"{config:8s} online alone p50 {a['median']:6.2f} p90 {a['p90']:6.2f} "
+                f"p99 {a['p99']:6.1f} max {a['max']:6.1f} ms | under refits p50 "
+                f"{u['median']:6.2f} p90 {u['p90']:6.2f} p99 {u['p99']:6.1f} max "
+                f"{u['max']:6.1f} ms | {r['refits']} refits, median {r['refit_s_median']:.3f} s"
+                f" | gen-2 GCs alone {r['gc_alone']['gen2']} (max "
+                f"{r['gc_alone']['gen2_max_ms']:.0f} ms), under {r['gc_under']['gen2']} (max "
+                f"{r['gc_under']['gen2_max_ms']:.0f} ms)",
                 flush=True,
             )
 
@@ -200,17 +208,22 @@ def main() -> None:
 
     keys = [
         ("online alone p50", ("alone_ms", "median")),
-        ("online alone p90", ("alone_ms", "p90")),
+        ("online alone p99", ("alone_ms", "p99")),
         ("under refits p50", ("under_refit_ms", "median")),
         ("under refits p90", ("under_refit_ms", "p90")),
+        ("under refits p99", ("under_refit_ms", "p99")),
         ("under refits max", ("under_refit_ms", "max")),
         ("refit duration", ("refit_s_median",)),
     ]
     ratios = {}
-    print(f"after / before, medians over {args.rounds} round(s), {args.events} events each:")
+    print(f"freeze / nofreeze, medians over {args.rounds} round(s), {args.events} events each:")
     for label, path in keys:
-        ratios[label] = med("after", *path) / med("before", *path)
+        ratios[label] = med("freeze", *path) / med("nofreeze", *path)
         print(f"  {label:18s} {ratios[label]:.2f}")
+    for config in CONFIGS:
+        x = med(config, "under_refit_ms", "p99") / med(config, "alone_ms", "p99")
+        ratios[f"{config}: p99 under refits / alone"] = x
+        print(f"  {config:8s} p99 under refits / alone {x:.2f}")
     emit({"events": args.events, "gap_ms": args.gap_ms, "ratios": ratios, **results})
 
 

@@ -7,6 +7,19 @@ the worker installs the optimum and re-solves on top what the online updates
 solved meanwhile, all in one worker call, so readers see either the old or the new
 scores, never a mix.
 
+Online updates while a refit runs. Their stalls of 0.25–0.9 s under refits were
+full (generation-2) garbage collections, not TensorFlow: each refit allocates
+enough objects (score views, snapshots) to trigger one, and it scans the whole
+heap, TensorFlow's Python objects included, holding the GIL for ~0.6 s on this
+machine. The server freezes the heap once started (``gc.freeze()`` in
+``app/main.py``); with it, ``bench/online_under_refit.py`` measures an online
+update's p99 under back-to-back refits within noise of its p99 alone (full
+collections then scan only what was allocated since: ~25–45 ms). Anything that
+embeds this service in a long-lived process should freeze likewise. A fit in a
+niced child process (no shared GIL, thread pool or CPU priority) was tried: with
+the heap frozen it measured no better than this thread, for a second TensorFlow
+runtime's memory, so the fit stays here.
+
 Reads. After each applied event the worker publishes immutable :class:`ScoreView`
 objects for the videos that changed into a dict the event loop reads without a
 hop (``video_scores``). Rankings read a per-criterion table that is rebuilt on
@@ -501,7 +514,16 @@ class LearnerService:
                 await self._on_worker(refit.abandon, self.learner)
             raise
 
+        swap_s = [0.0]  # how long the swap held the worker (online updates wait)
+
         def swap() -> tuple[int, dict[int, dict[str, ScoreView]]]:
+            t = time.perf_counter()
+            try:
+                return install()
+            finally:
+                swap_s[0] = time.perf_counter() - t
+
+        def install() -> tuple[int, dict[int, dict[str, ScoreView]]]:
             if self.learner is not target:  # replaced by an adopted state: that one wins
                 return self._online_since_fit, {}
             if solver is not None:
@@ -538,6 +560,7 @@ class LearnerService:
                 "iterations": report.iterations, "grad_norm": f"{report.grad_norm:.2e}",
                 "fit_seconds": round(report.seconds, 3), "events_since_snapshot": since,
                 "videos_moved": len(views), "version": self.version,
+                "swap_ms": round(swap_s[0] * 1000, 1),
             }},
         )  # fmt: skip
         self._broadcast(Update(self.version, None, published))
