@@ -44,7 +44,7 @@ With λ/ν = 0.1 and w < vr:
   contributor and for one at or above the level m of AffineOvertrust (trust 1
   included, up to the budget's 0.1·t growth). A low-trust contributor (t < m) lowers
   m, and the others' rights drop by p_u·(m' − t_u) ≤ vr_u in total: an effect (*)
-  does not cover. Measured: ≤ 9.6 of 10 points on the demo data (trust 1), and
+  does not cover. Measured: ≤ 9.7 of 10 points on the demo data (trust 1), and
   within 1.5× the own-pull bound where m binds (tests/learner/test_bounds.py).
 * **all trust-0 contributors together**: Σ_{t=0} vr_uv ≤ untrusted_budget on each
   video and they change no one else's right, so < 0.1·0.25 raw, **< 2.5 display
