@@ -12,13 +12,15 @@ full (generation-2) garbage collections, not TensorFlow: each refit allocates
 enough objects (score views, snapshots) to trigger one, and it scans the whole
 heap, TensorFlow's Python objects included, holding the GIL for ~0.6 s on this
 machine. The server freezes the heap once started (``gc.freeze()`` in
-``app/main.py``); with it, ``bench/online_under_refit.py`` measures an online
-update's p99 under back-to-back refits within noise of its p99 alone (full
-collections then scan only what was allocated since: ~25–45 ms). Anything that
-embeds this service in a long-lived process should freeze likewise. A fit in a
-niced child process (no shared GIL, thread pool or CPU priority) was tried: with
-the heap frozen it measured no better than this thread, for a second TensorFlow
-runtime's memory, so the fit stays here.
+``app/main.py``); with it, full collections scan only what was allocated since
+(25–85 ms), and ``bench/online_under_refit.py`` measured an online update's p99
+under back-to-back refits at 0.9–1.3× its p99 alone (without: 1.5–3.4×, worst
+update 0.8–1 s). What remains is the CPU the refit takes on a 2-core machine.
+Anything that embeds this service in a long-lived process should freeze likewise.
+A fit in a niced child process (no shared GIL, thread pool or CPU priority) was
+tried: with the heap frozen it measured no better than this thread, for a second
+TensorFlow runtime's memory, so the fit stays here. A refit also holds the worker
+while it swaps in (``swap_ms`` in its log line): an update arriving then waits.
 
 Reads. After each applied event the worker publishes immutable :class:`ScoreView`
 objects for the videos that changed into a dict the event loop reads without a
