@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import logging
 import random
 import shutil
 import statistics
@@ -100,6 +101,29 @@ def _hparams(spec: str | None) -> Any:
     return HParams().with_(**{k: type(getattr(HParams(), k))(v) for k, v in kw.items()})
 
 
+class SwapLog(logging.Handler):
+    """The fields of the service's "refit swapped in" log lines (swap_ms: how long
+    the swap held the worker; adopt_ms, publish_ms: its parts, where logged)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.swaps: list[dict] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage() == "refit swapped in":
+            self.swaps.append(dict(getattr(record, "fields", {})))
+
+
+def _dist(xs: list[float]) -> dict:
+    if not xs:
+        return {"n": 0}
+    a = np.array(xs, dtype=float)
+    return {
+        "n": len(a), "p50": float(np.median(a)), "p90": float(np.percentile(a, 90)),
+        "p99": float(np.percentile(a, 99)), "max": float(a.max()),
+    }  # fmt: skip
+
+
 def _freshness(service: Any) -> dict:
     if hasattr(service, "freshness"):
         return service.freshness()
@@ -115,6 +139,7 @@ class Stream:
         self.rng = random.Random(seed)
         self.sent = 0
         self.next_at = time.monotonic()
+        self.apply_ms: list[float] = []  # service.apply, waiting behind a refit's swap included
 
     async def one(self) -> None:
         from app.db import writes
@@ -124,7 +149,9 @@ class Stream:
         score = self.rng.randint(-10, 10)
         _, event = await writes.upsert_comparison(user, a, b, {MAIN: (score, 10)})
         if event is not None:
+            t = time.perf_counter()
             await self.service.apply(event)
+            self.apply_ms.append((time.perf_counter() - t) * 1e3)
         self.sent += 1
 
     async def run_for(self, seconds: float) -> None:
@@ -186,6 +213,11 @@ async def _run(args: argparse.Namespace) -> dict:
         rows = await Comparison.all().count()
 
         hparams = _hparams(args.hparams)
+        swap_log = SwapLog()
+        learner_log = logging.getLogger("sunrank.learner")
+        learner_log.addHandler(swap_log)
+        learner_log.setLevel(logging.INFO)
+        learner_log.propagate = False  # collected, not printed
         service = LearnerService(settings, hparams)
         t = time.perf_counter()
         await service.start()
@@ -222,6 +254,12 @@ async def _run(args: argparse.Namespace) -> dict:
             "gap_median": statistics.median(s["max"] for s in samples),
             "samples_over_1": sum(s["max"] > 1.0 for s in samples),
             "samples": samples,
+            "apply_ms": _dist(stream.apply_ms),
+            **{
+                f"{k}_ms": _dist([f[f"{k}_ms"] for f in swap_log.swaps if f"{k}_ms" in f])
+                for k in ("swap", "adopt", "publish")
+            },
+            "replayed": _dist([f["events_since_snapshot"] for f in swap_log.swaps]),
         }
         if args.restart:  # abandons this service and stops the restarted one
             result["restart"] = await _restart(service, settings, stream, pool, args.reference)
@@ -322,6 +360,13 @@ def main() -> None:
         f"median {res['gap_median']:.3f}, samples over 1 point: {res['samples_over_1']}; "
         f"refits {res['refits']}"
     )
+    for key in ("apply_ms", "swap_ms", "adopt_ms", "publish_ms", "replayed"):
+        d = res[key]
+        if d["n"]:
+            print(
+                f"{key:10s} n {d['n']:5d}  p50 {d['p50']:7.1f}  p90 {d['p90']:7.1f}  "
+                f"p99 {d['p99']:7.1f}  max {d['max']:7.1f}"
+            )
     if "restart" in res:
         r = res["restart"]
         print(

@@ -8,6 +8,7 @@ import asyncio
 import logging
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from app.datasets.importer import import_dataset
 from app.datasets.reader import read_dataset
 from app.db import writes
 from app.db.models import ContributorScore, User, Video, VideoScore
-from app.engine.service import LearnerService
+from app.engine.service import VIEW_EPS, LearnerService, _all_views
 from app.learner.hparams import HParams
 from tests.conftest import SAMPLE
 
@@ -39,6 +40,24 @@ def _scores(service: LearnerService) -> dict[tuple[int, str], float]:
 
 def _close(a: dict, b: dict, tol: float = TOL) -> bool:
     return a.keys() == b.keys() and all(abs(a[k] - b[k]) <= tol for k in a)
+
+
+def _published_match_the_learner(service: LearnerService) -> None:
+    """Every published view is the learner's current score (up to ``VIEW_EPS``:
+    a refit keeps views that moved less), and no rated video is missing."""
+    fresh, sum_trust = _all_views(service.learner)
+    assert service._views.keys() == fresh.keys()
+    for video, views in fresh.items():
+        published = service._views[video]
+        assert published.keys() == views.keys(), video
+        for crit, view in views.items():
+            got = published[crit]
+            assert (got.n_contributors, got.n_comparisons) == (
+                view.n_contributors, view.n_comparisons,
+            )  # fmt: skip
+            assert abs(got.raw - view.raw) <= 2 * VIEW_EPS, (video, crit)
+            assert abs(got.raw_uncertainty - view.raw_uncertainty) <= 2 * VIEW_EPS
+        assert service.sum_trust(video) == pytest.approx(sum_trust[video])
 
 
 def _abandon(service: LearnerService) -> None:
@@ -137,14 +156,22 @@ async def test_refit_swaps_in_with_the_events_that_arrived_meanwhile(sample_db, 
     await service.start(background=False)
     user, videos = await _some_pairs(8)
 
+    # the fit waits until the events are applied: the swap replays all of them
+    release = threading.Event()
+    service._refitter.submit(release.wait)
     refit = asyncio.create_task(service.refit())
+    while service.learner._solve_log is None:  # until the snapshot is taken
+        await asyncio.sleep(0.01)
     for i in range(8):
         _, event = await writes.upsert_comparison(
             user.id, videos[i].id, videos[i + 1].id, {"importance": (i - 4, 10)}
         )
         await service.apply(event)
+    release.set()
     await refit
+    _published_match_the_learner(service)  # the swap republished what its replay moved
     await service.refit()  # a second refit on top: the batch optimum of everything
+    _published_match_the_learner(service)
     optimum = _scores(service)
 
     reference = LearnerService(_settings(sample_db, tmp_path / "other"))

@@ -98,9 +98,9 @@ def abandon(learner: Any) -> None:
     learner._solve_log = None
 
 
-def adopt(learner: Any, snap: Snapshot, res: Result) -> set[tuple[int, int]]:
-    """Install the fit (see the module doc); returns the (criterion, video) items
-    re-solved on top of it."""
+def adopt(learner: Any, snap: Snapshot, res: Result) -> np.ndarray:
+    """Install the fit (see the module doc); returns the items (learner indices,
+    sorted, unique) re-solved on top of it."""
     log, learner._solve_log = learner._solve_log or [], None
     S, n_items = len(res.theta), len(res.rho)
     learner.slots.theta[:S] = res.theta
@@ -118,4 +118,4 @@ def adopt(learner: Any, snap: Snapshot, res: Result) -> set[tuple[int, int]]:
         if method == "_solve_local":
             items = args[1]
         redo = np.union1d(redo, items)
-    return learner._item_names(redo) if len(redo) else set()
+    return redo
