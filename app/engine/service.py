@@ -394,7 +394,8 @@ class LearnerService:
         crit_arr = it.crit[items]
         raw, unc = it.rho[items], 1.0 / np.sqrt(it.prec[items])
         nc, nm = it.ncontrib[items], it.ncomp[items]
-        names, views, empty = CRITERION_NAMES, self._views, {}
+        names, views = CRITERION_NAMES, self._views
+        empty: dict[str, ScoreView] = {}
         vids, crits = vid_arr.tolist(), crit_arr.tolist()
         pub = np.array(
             [
