@@ -21,6 +21,14 @@ without a checkpoint (a kill -9: the newest checkpoint is the one housekeeping l
 wrote), a new one starts (checkpoint + replay of the log), the stream resumes and
 the gap is sampled every 2 s until it is back under 1 point.
 
+Also reported (median / p90 / p99 / max): ``apply_ms``, each streamed comparison's
+``service.apply`` (the online update, waiting behind a refit's swap included), and,
+from the service's "refit swapped in" log lines, ``swap_ms`` (how long the swap held
+the worker), its parts ``adopt_ms`` (install + replay) and ``publish_ms`` (views of
+what the replay moved), and ``replayed`` (events re-solved on top of the fit).
+Note the reference fits run on another thread of the same process (the server has
+none): they take CPU and the GIL from the worker, so these latencies are pessimistic.
+
 ``live_gap(**kw)`` returns the result dict (bench/learner_vs_peers.py calls it);
 the script prints a table and one JSON line last.
 """

@@ -21,6 +21,16 @@ A fit in a niced child process (no shared GIL, thread pool or CPU priority) was
 tried: with the heap frozen it measured no better than this thread, for a second
 TensorFlow runtime's memory, so the fit stays here. A refit also holds the worker
 while it swaps in (``swap_ms`` in its log line): an update arriving then waits.
+The swap is the replay (``adopt_ms``: re-solving the 1–8 events applied during the
+fit, each costing what its online update did) and the republishing of what the
+replay moved (``publish_ms``). The latter is vectorised (``_republish_items``: only
+views that changed, no Σ trust); per-video ``_view_of`` + ``sum_trust`` of the ~110
+videos a replay touches took p50 6 / p90 83 / p99 242 ms under
+``bench/_live_gap.py --seconds 60``, now 0.5–1.7 / 5–8 / 24–27 ms. Swap over two
+alternated rounds (before → after): p50 76 → 56 and 42 → 21 ms, p99 559 → 274 and
+259 → 142, max 804 → 286 and 286 → 146. The replay stays on the worker, in one
+piece: interleaving online updates with it would change the order of the solves
+(live would no longer be the fit plus the same replay).
 
 Reads. After each applied event the worker publishes immutable :class:`ScoreView`
 objects for the videos that changed into a dict the event loop reads without a
