@@ -265,7 +265,8 @@ def main() -> None:
         "--profile",
         metavar="OUT",
         help="attach py-spy to the rankings_cold server while it is measured and write a "
-        "collapsed-stack profile (flamegraph.pl / speedscope input) to OUT",
+        "collapsed-stack profile (flamegraph.pl / speedscope input) to OUT; needs py-spy: "
+        ".venv/bin/pip install -e '.[bench]'",
     )
     args = ap.parse_args()
     wanted = set(args.scenarios.split(",")) | {"ceiling"}
