@@ -235,7 +235,7 @@ class QueryDocuments(SchemaExtension):
         measure = await _run(
             len(key[0]), operation_measure, schema, document, ctx.operation_name, variables
         )
-        error = cost_error(measure, limits) if measure is not None else None
+        error = cost_error(measure, limits, schema) if measure is not None else None
         return [error] if error is not None else []
 
 

@@ -29,6 +29,12 @@ document) counts a ``first`` given by a variable as 1, its least useful value, a
 records that the cost depends on variables; :func:`operation_cost` then costs the
 operation about to run with the request's variables (app.schema.documents).
 
+Introspection: an operation that selects only ``__schema``/``__type``/``__typename``
+may cost up to :func:`introspection_allowance` (twice the fullest standard
+introspection query of this schema) when that is above ``max_cost``: a client must
+always be able to read the schema (GraphiQL does at start), whatever its size, and
+the schema is finite, so the allowance still bounds repeated aliased copies.
+
 Directives are counted per document, as written (floods of ``@skip`` are refused
 before graphql-core's rules report each duplicate).
 """
@@ -56,11 +62,13 @@ from graphql import (
     SelectionSetNode,
     ValidationRule,
     VariableNode,
+    get_introspection_query,
     get_named_type,
     is_input_object_type,
     is_interface_type,
     is_list_type,
     is_non_null_type,
+    parse,
     value_from_ast_untyped,
 )
 from graphql.language import Node
@@ -69,6 +77,7 @@ SATURATED = 10**15
 DEFAULT_LIST_SIZE = 10
 DEFAULT_PAGE_SIZE = 20  # a `first` argument without a default in the schema
 PAGED_LISTS = frozenset(("edges", "nodes"))  # the Relay connection's item lists
+INTROSPECTION_ROOTS = frozenset(("__schema", "__type", "__typename"))
 
 
 @dataclass(frozen=True)
@@ -131,6 +140,7 @@ class OperationMeasure:
     aliases: int
     cost: int
     uses_variables: bool
+    introspection_only: bool = False
 
     @property
     def name(self) -> str:
@@ -172,9 +182,14 @@ class _Walker:
         for definition in operation.variable_definitions or ():
             self.directives += len(definition.directives or ())
         m = self.selection_set(operation.selection_set, root)
-        return OperationMeasure(
-            operation, m.depth, m.aliases, m.total(DEFAULT_LIST_SIZE), m.uses_variables
+        introspection_only = all(
+            isinstance(s, FieldNode) and s.name.value in INTROSPECTION_ROOTS
+            for s in operation.selection_set.selections
         )
+        return OperationMeasure(
+            operation, m.depth, m.aliases, m.total(DEFAULT_LIST_SIZE), m.uses_variables,
+            introspection_only,
+        )  # fmt: skip
 
     def selection_set(
         self, selection_set: SelectionSetNode, parent: GraphQLNamedType | None
@@ -385,16 +400,33 @@ def _error(node: Node | None, message: str, code: str, limit: int, value: int) -
     )
 
 
-def cost_error(measure: OperationMeasure, limits: Limits) -> GraphQLError | None:
-    if measure.cost <= limits.max_cost:
+@functools.cache
+def introspection_allowance(schema: GraphQLSchema) -> int:
+    """The cost an introspection-only operation may reach in this schema: twice
+    that of the fullest standard introspection query (every option on)."""
+    query = get_introspection_query(
+        descriptions=True, specified_by_url=True, directive_is_repeatable=True,
+        schema_description=True, input_value_deprecation=True, one_of=True,
+    )  # fmt: skip
+    operations, _ = measure_document(schema, parse(query))
+    return 2 * max(m.cost for m in operations)
+
+
+def cost_error(
+    measure: OperationMeasure, limits: Limits, schema: GraphQLSchema
+) -> GraphQLError | None:
+    limit = limits.max_cost
+    if measure.introspection_only:
+        limit = max(limit, introspection_allowance(schema))
+    if measure.cost <= limit:
         return None
     return _error(
         measure.node,
         f"Operation '{measure.name}' has an estimated cost of {_shown(measure.cost)} "
-        f"(values in its result), over the maximum cost of {limits.max_cost:,} "
+        f"(values in its result), over the maximum cost of {limit:,} "
         "(SUNRANK_MAX_QUERY_COST): ask for "
         "smaller pages (`first`), fewer fields or fewer aliases.",
-        "QUERY_TOO_COSTLY", limits.max_cost, measure.cost,
+        "QUERY_TOO_COSTLY", limit, measure.cost,
     )  # fmt: skip
 
 
@@ -427,7 +459,7 @@ def check_limits(
                 f"of {limits.max_aliases} aliases (SUNRANK_MAX_QUERY_ALIASES).",
                 "TOO_MANY_ALIASES", limits.max_aliases, m.aliases,
             ))  # fmt: skip
-        if error := cost_error(m, limits):
+        if error := cost_error(m, limits, schema):
             errors.append(error)
     return errors, any(m.uses_variables for m in operations)
 

@@ -92,6 +92,24 @@ def test_graphiql_introspection_fits_every_limit():
     assert check_limits(build_schema()._schema, document, DEFAULTS) == ([], False)
 
 
+def test_introspection_allowance_grows_with_the_schema_but_still_bounds_copies():
+    """The schema must always be readable (its full introspection may cost more
+    than SUNRANK_MAX_QUERY_COST as the schema grows), but aliased copies of it, or
+    data fields beside it, get no such allowance."""
+    schema = build_schema()._schema
+    full = get_introspection_query(descriptions=True, input_value_deprecation=True)
+    body = full[full.index("__schema") : full.index("fragment")].strip()[:-1]
+    fragments = full[full.index("fragment") :]
+    tight = Limits(**{**DEFAULTS.__dict__, "max_cost": 1_000})
+    assert check_limits(schema, parse(full), tight) == ([], False)
+    copies = "query Q {" + " ".join(f"s{i}: {body}" for i in range(3)) + "}" + fragments
+    errors, _ = check_limits(schema, parse(copies), tight)
+    assert [e.extensions["code"] for e in errors] == ["QUERY_TOO_COSTLY"]
+    mixed = "query Q {" + body + " rankings(first: 1) { totalCount } }" + fragments
+    errors, _ = check_limits(schema, parse(mixed), tight)
+    assert [e.extensions["code"] for e in errors] == ["QUERY_TOO_COSTLY"]
+
+
 def test_fragment_explosion_saturates_instead_of_expanding():
     _, _, cost = measures(explosion(30))[0]
     assert cost == SATURATED or cost > 2**30
