@@ -404,44 +404,30 @@ class LearnerService:
         crit_arr = it.crit[items]
         raw, unc = it.rho[items], 1.0 / np.sqrt(it.prec[items])
         nc, nm = it.ncontrib[items], it.ncomp[items]
-        names, views = CRITERION_NAMES, self._views
+        views = self._views
         empty: dict[str, ScoreView] = {}
         vids, crits = vid_arr.tolist(), crit_arr.tolist()
-        pub = np.array(
-            [
-                (math.nan, math.nan, -1, -1) if (x := views.get(v, empty).get(names[c])) is None
-                else (x.raw, x.raw_uncertainty, x.n_contributors, x.n_comparisons)
-                for v, c in zip(vids, crits, strict=True)
-            ],
-            dtype=np.float64,
-        ).reshape(-1, 4)  # fmt: skip
-        rated = nc > 0
-        same = (
-            (np.abs(raw - pub[:, 0]) <= VIEW_EPS) & (np.abs(unc - pub[:, 1]) <= VIEW_EPS)
-            & (nc == pub[:, 2]) & (nm == pub[:, 3])
-        )  # fmt: skip
-        moved = np.flatnonzero((rated & ~same) | (~rated & ~np.isnan(pub[:, 0])))
+        pub = _published(views, vids, crits)
+        same = _same(pub, raw, unc) & (nc == pub[:, 2]) & (nm == pub[:, 3])
+        moved = np.flatnonzero(_moved(pub, same, nc > 0))
         if not len(moved):
             return {}
-        m_raw, m_unc = raw[moved], unc[moved]
-        score = squash(m_raw)
-        half = (squash(m_raw + m_unc) - squash(m_raw - m_unc)) / 2
         out: dict[int, dict[str, ScoreView]] = {}
-        for k, r, u, sc, h, n_c, n_m in zip(
-            moved.tolist(), m_raw.tolist(), m_unc.tolist(), score.tolist(), half.tolist(),
-            nc[moved].tolist(), nm[moved].tolist(), strict=True,
-        ):  # fmt: skip
-            video, name = vids[k], names[crits[k]]
+        for k, view_of_item in zip(
+            moved.tolist(),
+            _score_views(crit_arr[moved], raw[moved], unc[moved], nc[moved], nm[moved]),
+            strict=True,
+        ):
+            video, name = vids[k], CRITERION_NAMES[crits[k]]
             view = out.get(video)
             if view is None:
                 out[video] = view = dict(views.get(video, empty))
-            if n_c > 0:
-                view[name] = ScoreView(name, sc, h, r, u, n_c, n_m)
+            if view_of_item.n_contributors > 0:
+                view[name] = view_of_item
             else:
                 view.pop(name, None)
-        order = _CRITERION_ORDER
         for video, view in out.items():
-            out[video] = view = dict(sorted(view.items(), key=lambda kv: order[kv[0]]))
+            out[video] = view = _in_criterion_order(view)
             if view:
                 views[video] = view
             else:
@@ -952,34 +938,68 @@ def _moved_views(
     (per-item ``ScoreView.of`` took ~0.2 s per refit on the demo data, and online
     updates waited for the GIL behind it: 250–450 ms spikes).
     """
-    names = CRITERION_NAMES
-    vids, crits = snap.item_video_id.tolist(), snap.item_crit.tolist()
-    nan = (math.nan, math.nan)
-    empty: dict[str, ScoreView] = {}
-    pub = [
-        nan if (x := published.get(v, empty).get(names[c])) is None
-        else (x.raw, x.raw_uncertainty)
-        for v, c in zip(vids, crits, strict=True)
-    ]  # fmt: skip
-    pub_arr = np.array(pub, dtype=np.float64).reshape(-1, 2)
+    vids = snap.item_video_id.tolist()
     unc = 1.0 / np.sqrt(res.prec_rho)
     rated = snap.ncontrib > 0
-    same = (np.abs(res.rho - pub_arr[:, 0]) <= VIEW_EPS) & (np.abs(unc - pub_arr[:, 1]) <= VIEW_EPS)
-    moved = (rated & ~same) | (~rated & ~np.isnan(pub_arr[:, 0]))
+    pub = _published(published, vids, snap.item_crit.tolist())
+    moved = _moved(pub, _same(pub, res.rho, unc), rated)
     videos = np.unique(snap.item_video_id[moved])
     out: dict[int, dict[str, ScoreView]] = {int(v): {} for v in videos.tolist()}
     idx = np.flatnonzero(np.isin(snap.item_video_id, videos) & rated)
-    raw, u = res.rho[idx], unc[idx]
+    new = _score_views(
+        snap.item_crit[idx], res.rho[idx], unc[idx], snap.ncontrib[idx], snap.ncomp[idx]
+    )
+    for i, view in zip(idx.tolist(), new, strict=True):
+        out[vids[i]][view.criterion] = view
+    return {v: _in_criterion_order(d) for v, d in out.items()}
+
+
+def _published(
+    published: dict[int, dict[str, ScoreView]], vids: list[int], crits: list[int]
+) -> np.ndarray:
+    """(raw, raw uncertainty, contributors, comparisons) published for each
+    (video, criterion) item: one row each, NaN (and −1 counts) where none is."""
+    empty: dict[str, ScoreView] = {}
+    names = CRITERION_NAMES
+    return np.array(
+        [
+            (math.nan, math.nan, -1, -1) if (x := published.get(v, empty).get(names[c])) is None
+            else (x.raw, x.raw_uncertainty, x.n_contributors, x.n_comparisons)
+            for v, c in zip(vids, crits, strict=True)
+        ],
+        dtype=np.float64,
+    ).reshape(-1, 4)  # fmt: skip
+
+
+def _same(pub: np.ndarray, raw: np.ndarray, unc: np.ndarray) -> np.ndarray:
+    """Items whose raw score and uncertainty are within ``VIEW_EPS`` of ``pub``'s."""
+    return (np.abs(raw - pub[:, 0]) <= VIEW_EPS) & (np.abs(unc - pub[:, 1]) <= VIEW_EPS)
+
+
+def _moved(pub: np.ndarray, same: np.ndarray, rated: np.ndarray) -> np.ndarray:
+    """Items to publish again: rated and changed, or published but no longer rated."""
+    return (rated & ~same) | (~rated & ~np.isnan(pub[:, 0]))
+
+
+def _score_views(
+    crits: np.ndarray, raw: np.ndarray, unc: np.ndarray, ncontrib: np.ndarray, ncomp: np.ndarray
+) -> list[ScoreView]:
+    """One :class:`ScoreView` per item, the display scores computed in numpy (a
+    per-item ``ScoreView.of`` held the GIL long enough to stall online updates)."""
     score = squash(raw)
-    half = (squash(raw + u) - squash(raw - u)) / 2
-    for i, r, uu, sc, h, nc, nm in zip(
-        idx.tolist(), raw.tolist(), u.tolist(), score.tolist(), half.tolist(),
-        snap.ncontrib[idx].tolist(), snap.ncomp[idx].tolist(), strict=True,
-    ):  # fmt: skip
-        name = names[crits[i]]
-        out[vids[i]][name] = ScoreView(name, sc, h, r, uu, int(nc), int(nm))
-    order = {name: k for k, name in enumerate(names)}
-    return {v: dict(sorted(d.items(), key=lambda kv: order[kv[0]])) for v, d in out.items()}
+    half = (squash(raw + unc) - squash(raw - unc)) / 2
+    names = CRITERION_NAMES
+    return [
+        ScoreView(names[c], sc, h, r, u, int(n_c), int(n_m))
+        for c, r, u, sc, h, n_c, n_m in zip(
+            crits.tolist(), raw.tolist(), unc.tolist(), score.tolist(), half.tolist(),
+            ncontrib.tolist(), ncomp.tolist(), strict=True,
+        )
+    ]  # fmt: skip
+
+
+def _in_criterion_order(view: dict[str, ScoreView]) -> dict[str, ScoreView]:
+    return dict(sorted(view.items(), key=lambda kv: _CRITERION_ORDER[kv[0]]))
 
 
 def _dispatch(learner: Any, kind: EventKind, p: dict) -> Any:
