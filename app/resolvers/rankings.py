@@ -464,16 +464,6 @@ async def _page_rows(ids: list[int]) -> dict[int, dict[str, Any]]:
     return out
 
 
-def _cursor(snapshot_id: int, score: float, vid: int) -> str:
-    """``encode_cursor(CURSOR_KIND, snapshot_id, score, vid)``, the same characters,
-    without json.dumps' per-call encoder (~5 % of a cold request for 20 edges): JSON
-    writes a finite float as its ``repr`` and an int as its ``str``."""
-    if type(score) is not float or not math.isfinite(score):
-        return encode_cursor(CURSOR_KIND, snapshot_id, score, vid)
-    text = f'["{CURSOR_KIND}", {int(snapshot_id)}, {score!r}, {int(vid)}]'
-    return base64.urlsafe_b64encode(text.encode()).decode()
-
-
 async def _page(
     snapshot_id: int,
     snap: Snapshot,
@@ -495,7 +485,7 @@ async def _page(
     rows = await _page_rows(page_ids)
     edges = [
         {
-            "cursor": _cursor(snapshot_id, s, vid),
+            "cursor": encode_cursor(CURSOR_KIND, snapshot_id, s, vid),
             "rank": start + offset + 1,
             "score": s,
             "video": rows[vid],
