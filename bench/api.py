@@ -25,6 +25,10 @@ ceiling run, the ratio being the median of these run-by-run ratios (min and max
 given): on a machine shared with other work, the load moves less between two
 consecutive runs than between the start and the end of the bench. The load
 generator shares the 2 cores with the server, so every figure is a lower bound.
+The server's CPU time per request (``cpu_us``, from /proc after the warm-up) is
+given too, and ``cpu_vs_ceiling`` = the ceiling's over the scenario's, paired the
+same way: what the server costs per request, which competing load (the load
+generator included) moves far less than throughput.
 Bounded: each run stops after ``--seconds``. Last line: one JSON object.
 """
 
@@ -173,12 +177,22 @@ class Conn:
             self.writer.close()
 
 
-async def run_load(port: int | list[int], make_request, clients: int, seconds: float) -> dict:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def run_load(
+    port: int | list[int], make_request, clients: int, seconds: float, pid: int | None = None
+) -> dict:
     """``clients`` loops for ``seconds`` (after a 1 s warm-up); latencies in ms. With
-    several ports, client ``i`` talks to server ``port[i % len(port)]``."""
+    several ports, client ``i`` talks to server ``port[i % len(port)]``. With ``pid``
+    (the server's), also the server's CPU time per request measured (``cpu_us``)."""
     ports = port if isinstance(port, list) else [port]
     latencies: list[float] = []
     errors = 0
+    cpu: list[float] = []
     warm_until = time.perf_counter() + 1.0
     end = warm_until + seconds
 
@@ -188,6 +202,8 @@ async def run_load(port: int | list[int], make_request, clients: int, seconds: f
         rng = random.Random(i)
         try:
             while (now := time.perf_counter()) < end:
+                if pid is not None and now >= warm_until and not cpu:
+                    cpu.append(cpu_seconds(pid))  # the first client past the warm-up
                 body, token, check = make_request(rng, i)
                 status, payload = await conn.post(body, token)
                 took = time.perf_counter() - now
@@ -201,7 +217,11 @@ async def run_load(port: int | list[int], make_request, clients: int, seconds: f
     await asyncio.gather(*(client(i) for i in range(clients)))
     latencies.sort()
     n = len(latencies)
+    # requests started after the first CPU reading; those in flight at either end
+    # roughly cancel out
+    cpu_us = 1e6 * (cpu_seconds(pid) - cpu[0]) / n if cpu and n else None
     return {
+        "cpu_us": cpu_us,
         "rps": n / seconds,
         "p50_ms": latencies[n // 2] if n else float("nan"),
         "p99_ms": latencies[min(n - 1, int(n * 0.99))] if n else float("nan"),
@@ -212,7 +232,9 @@ async def run_load(port: int | list[int], make_request, clients: int, seconds: f
 
 def summarize(runs: list[dict]) -> dict:
     rps = [r["rps"] for r in runs]
+    cpu = [r["cpu_us"] for r in runs if r.get("cpu_us") is not None]
     return {
+        **({"cpu_us": round(statistics.median(cpu), 1)} if cpu else {}),
         "rps": round(statistics.median(rps), 1),
         "rps_min": round(min(rps), 1),
         "rps_max": round(max(rps), 1),
@@ -222,28 +244,34 @@ def summarize(runs: list[dict]) -> dict:
     }
 
 
-def measure(name, port, make_request, args, results, ceiling=None) -> None:
-    """``args.repeat`` runs of ``name``. With ``ceiling`` (port, request maker), each
-    run is preceded by a run of the ceiling, and ``vs_ceiling`` is the median of the
-    run-by-run ratios: on a shared machine the load moves between scenarios, much
-    less between two consecutive runs."""
-    runs, ratios = [], []
+def measure(name, port, make_request, args, results, ceiling=None, pid=None) -> None:
+    """``args.repeat`` runs of ``name``. With ``ceiling`` (port, request maker, pid),
+    each run is preceded by a run of the ceiling, and ``vs_ceiling`` is the median of
+    the run-by-run ratios: on a shared machine the load moves between scenarios, much
+    less between two consecutive runs. ``cpu_vs_ceiling`` is the same for the
+    servers' CPU time per request (ceiling's / this one's), which other load on the
+    machine moves much less than it moves throughput."""
+    runs, ratios, cpu_ratios = [], [], []
     for _ in range(args.repeat):
         if ceiling is not None:
-            paired = asyncio.run(run_load(ceiling[0], ceiling[1], args.clients, args.seconds))
+            paired = asyncio.run(run_load(*ceiling[:2], args.clients, args.seconds, ceiling[2]))
             results.setdefault("_ceiling_runs", []).append(paired)
-        runs.append(asyncio.run(run_load(port, make_request, args.clients, args.seconds)))
+        runs.append(asyncio.run(run_load(port, make_request, args.clients, args.seconds, pid)))
         if ceiling is not None and paired["rps"]:
             ratios.append(runs[-1]["rps"] / paired["rps"])
+            if paired["cpu_us"] and runs[-1]["cpu_us"]:
+                cpu_ratios.append(paired["cpu_us"] / runs[-1]["cpu_us"])
     results[name] = summarize(runs)
     r = results[name]
-    if ratios:
-        r["vs_ceiling"] = round(statistics.median(ratios), 4)
-        r["vs_ceiling_min"] = round(min(ratios), 4)
-        r["vs_ceiling_max"] = round(max(ratios), 4)
+    for key, values in (("vs_ceiling", ratios), ("cpu_vs_ceiling", cpu_ratios)):
+        if values:
+            r[key] = round(statistics.median(values), 4)
+            r[f"{key}_min"] = round(min(values), 4)
+            r[f"{key}_max"] = round(max(values), 4)
+    cpu = f"  server CPU {r['cpu_us']:7.1f} us/req" if "cpu_us" in r else ""
     print(
         f"{name:14s} {r['rps']:8.1f} req/s (min {r['rps_min']:.1f}, max {r['rps_max']:.1f})  "
-        f"p50 {r['p50_ms']:6.2f} ms  p99 {r['p99_ms']:6.2f} ms  errors {r['errors']}",
+        f"p50 {r['p50_ms']:6.2f} ms  p99 {r['p99_ms']:6.2f} ms  errors {r['errors']}{cpu}",
         flush=True,
     )
 
@@ -297,11 +325,11 @@ def main() -> None:
     ceiling_proc = start(
         [sys.executable, "-c", CEILING_APP, str(ceiling_port)], env, ceiling_port, "/graphql"
     )
-    ceiling = (ceiling_port, lambda rng, i: (rankings_body, None, b"edges"))
+    ceiling = (ceiling_port, lambda rng, i: (rankings_body, None, b"edges"), ceiling_proc.pid)
     try:
         run_scenarios(args, wanted, env, results, rankings_body, tokens, ids, ceiling)
         if not results:  # only the ceiling asked for
-            measure("ceiling", ceiling_port, ceiling[1], args, results)
+            measure("ceiling", ceiling_port, ceiling[1], args, results, pid=ceiling_proc.pid)
     finally:
         stop(ceiling_proc)
     ceiling_runs = results.pop("_ceiling_runs", [])
@@ -311,6 +339,7 @@ def main() -> None:
     print(
         f"{'ceiling':14s} {c['rps']:8.1f} req/s (min {c['rps_min']:.1f}, max {c['rps_max']:.1f})"
         f"  over {max(len(ceiling_runs), args.repeat)} runs, each just before a scenario run"
+        + (f"  server CPU {c['cpu_us']:.1f} us/req" if "cpu_us" in c else "")
     )
     report(args, results)
 
@@ -344,7 +373,7 @@ def run_scenarios(args, wanted, env, results, rankings_body, tokens, ids, ceilin
         try:
             for name, make in warm.items():
                 if name in wanted:
-                    measure(name, port, make, args, results, ceiling)
+                    measure(name, port, make, args, results, ceiling, proc.pid)
         finally:
             stop(proc)
 
@@ -365,7 +394,9 @@ def run_scenarios(args, wanted, env, results, rankings_body, tokens, ids, ceilin
             ]
             spy = subprocess.Popen([*cmd, "-o", args.profile], stdout=subprocess.DEVNULL)
         try:
-            measure("rankings_cold", port, warm["rankings_warm"], args, results, ceiling)
+            measure(
+                "rankings_cold", port, warm["rankings_warm"], args, results, ceiling, proc.pid
+            )
         finally:
             if spy is not None:
                 spy.wait(timeout=120)
@@ -373,12 +404,17 @@ def run_scenarios(args, wanted, env, results, rankings_body, tokens, ids, ceilin
 
 
 def report(args, results) -> None:
-    results["ceiling"]["vs_ceiling"] = 1.0
+    results["ceiling"]["vs_ceiling"] = results["ceiling"]["cpu_vs_ceiling"] = 1.0
     for name, r in results.items():
-        spread = ""
+        line = f"{name:14s} {100 * r['vs_ceiling']:6.1f} % of the ceiling"
         if "vs_ceiling_min" in r:
-            spread = f" (runs {100 * r['vs_ceiling_min']:.1f}..{100 * r['vs_ceiling_max']:.1f})"
-        print(f"{name:14s} {100 * r['vs_ceiling']:6.1f} % of the ceiling{spread}", flush=True)
+            line += f" (runs {100 * r['vs_ceiling_min']:.1f}..{100 * r['vs_ceiling_max']:.1f})"
+        if "cpu_vs_ceiling_min" in r:
+            line += (
+                f"; by server CPU per request {100 * r['cpu_vs_ceiling']:.1f} % (runs "
+                f"{100 * r['cpu_vs_ceiling_min']:.1f}..{100 * r['cpu_vs_ceiling_max']:.1f})"
+            )
+        print(line, flush=True)
     checks = {
         "rankings_warm_rps>=800": ("rankings_warm", lambda r: r["rps"] >= 800),
         "rankings_cold_rps>=200": ("rankings_cold", lambda r: r["rps"] >= 200),
