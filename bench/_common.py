@@ -15,6 +15,7 @@ import statistics
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -180,3 +181,13 @@ def emit(result: dict) -> None:
 
 def quiet_tf() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def hparams_from(spec: str | None) -> Any:
+    """``HParams()`` with ``key=value,...`` overrides (e.g. ``lam=1,C=3``)."""
+    from app.learner.hparams import HParams
+
+    if not spec:
+        return HParams()
+    kw = dict(item.split("=", 1) for item in spec.split(","))
+    return HParams().with_(**{k: type(getattr(HParams(), k))(v) for k, v in kw.items()})

@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _common import TINY, emit, quiet_tf
+from _common import TINY, emit, hparams_from, quiet_tf
 
 quiet_tf()
 
@@ -97,16 +97,6 @@ def _gap(live: dict, ref: dict) -> dict:
         "max_main": float(max(main, default=0.0)),
         "missing": len(live.keys() ^ ref.keys()),
     }
-
-
-def _hparams(spec: str | None) -> Any:
-    """``HParams()`` with ``key=value,...`` overrides (e.g. ``lam=1,C=3``)."""
-    from app.learner.hparams import HParams
-
-    if not spec:
-        return HParams()
-    kw = dict(item.split("=", 1) for item in spec.split(","))
-    return HParams().with_(**{k: type(getattr(HParams(), k))(v) for k, v in kw.items()})
 
 
 class SwapLog(logging.Handler):
@@ -220,7 +210,7 @@ async def _run(args: argparse.Namespace) -> dict:
         videos = list(await Video.all().values_list("id", flat=True))
         rows = await Comparison.all().count()
 
-        hparams = _hparams(args.hparams)
+        hparams = hparams_from(args.hparams)
         swap_log = SwapLog()
         learner_log = logging.getLogger("sunrank.learner")
         learner_log.addHandler(swap_log)

@@ -394,9 +394,7 @@ def run_scenarios(args, wanted, env, results, rankings_body, tokens, ids, ceilin
             ]
             spy = subprocess.Popen([*cmd, "-o", args.profile], stdout=subprocess.DEVNULL)
         try:
-            measure(
-                "rankings_cold", port, warm["rankings_warm"], args, results, ceiling, proc.pid
-            )
+            measure("rankings_cold", port, warm["rankings_warm"], args, results, ceiling, proc.pid)
         finally:
             if spy is not None:
                 spy.wait(timeout=120)

@@ -62,7 +62,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import load_tournesol, quiet_tf
+from _common import hparams_from, load_tournesol, quiet_tf
 
 quiet_tf()
 
@@ -637,8 +637,6 @@ def print_table(out: dict) -> None:
 
 
 def main() -> None:
-    from app.learner import HParams
-
     ap = argparse.ArgumentParser()
     ap.add_argument("--parts", default="heldout,calibration,recovery,attacks,api,live")
     ap.add_argument("--seeds", type=int, default=5)
@@ -651,9 +649,10 @@ def main() -> None:
         "--peers-python",
         default=os.environ.get("SUNRANK_PEERS_PYTHON", str(ROOT.parent / "peers-venv/bin/python")),
     )
+    ap.add_argument("--hparams", help="HParams overrides, e.g. lam=1,C=3 (default: defaults)")
     args = ap.parse_args()
     parts = set(args.parts.split(","))
-    hp = HParams()
+    hp = hparams_from(args.hparams)
     kit = Kit(args.peers_python, Path(args.cache))
     bounds = {
         "one_contributor": hp.display_bound(1.0),
