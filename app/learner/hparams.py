@@ -148,7 +148,11 @@ What this shows:
   - capping or flattening a video's total pull weight W = Σ_u w_uv (w·min(1, K/W),
     w·√W/W, w·log(1+W)/W), so that well-rated videos are shrunk like thin ones: at
     most +.015 (.8816 at K = 2), and no video can then exceed raw 0.1·K: K ≤ 2
-    leaves nothing above 20 points, K = 5 gives .8707.
+    leaves nothing above 20 points, K = 5 gives .8707. Re-measured with today's
+    defaults (the cap on Σ_u vr_uv, K = 1/1.5/2/3/5): .8765/.8836/.8850/.8841/.8775;
+    with λ = 1, ν = 10 and K = 2: .9004, the best bounded figure found, but at λ = 1
+    the held-out log-likelihood is far below Solidago's (above) and no video can
+    reach 20 points.
   - full voting rights for every trusted rater (min_overtrust 1000): .8571 (the W
     spread between videos grows); min_overtrust 4: .8627, 1: .8654; overtrust_ratio
     0.3: .8655. AffineOvertrust's defaults stay.
