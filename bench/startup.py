@@ -26,6 +26,14 @@ learner apply 12 ms → 6.5–9.9 ms (the steady state's); the hundredth 9.7 →
 the public-dataset export build (app/datasets), which reads every comparison on the
 event loop: ~0.8–2 s per request until it finishes.
 
+At 1M rows (976,745 comparisons, 95,878 videos; ``--size 1m --runs 2`` under
+``nice -n 15`` beside another benchmark, so upper bounds): cold start to ``/readyz``
+105.5 s, of which the fit is 10.9 s and most of the rest writing every score to the
+database (``flush_scores`` at the first checkpoint, ORM objects built on the event
+loop); from a checkpoint 16.7 and 21.0 s; first ``submitComparison`` 281 and 365 ms
+against a hundredth of 71 and 85 ms (the first event starts a background refit
+whose CPU the online update shares); first refit 1.05 and 8.5 s.
+
 Sizes: ``demo`` = tiny_tournesol_2024-01 (what ``sunrank serve --demo`` loads),
 ``1m`` = bench/_common's synthetic 1M rows written as a Tournesol dataset and
 imported. Last line: one JSON object.
