@@ -23,7 +23,11 @@ class Table:
     def reserve(self, n: int) -> None:
         if n <= self.cap:
             return
-        cap = max(n, 2 * self.cap, 16)
+        # A quarter more than asked: a table loaded in bulk (a restore, a full load)
+        # has room for its first appends. Without it the first comparison after a
+        # restart at 1M rows copied every column of every table (~0.2 s, ×4 the
+        # hundredth comparison's time).
+        cap = max(n + n // 4, 2 * self.cap, 16)
         for k, dt in self._dtypes.items():
             new = np.zeros(cap, dt)
             new[: self.n] = getattr(self, k)[: self.n]

@@ -42,3 +42,18 @@ def test_no_trace_after_warm_up_for_events_or_refits(small):
     lr.fit()  # a refit after the events, on other shapes
     assert lr.trace_count == online, "an event after the warm-up traced the online solver"
     assert _fit_traces() == full, "a fit after the warm-up traced the objective"
+
+
+def test_a_restored_learner_appends_its_first_events_without_copying_its_tables(small):
+    """The first event after a restore must cost what the hundredth does: no table
+    reallocated (each would copy every column of every row)."""
+    lr = Learner(HParams())
+    lr.load(small)
+    restored = Learner.from_state(HParams(), lr.state())
+    tables = (restored.users, restored.videos, restored.items, restored.slots, restored.rows)
+    n_before = [t.n for t in tables]
+    arrays = {id(getattr(t, k)) for t in tables for k in t._dtypes}
+    restored.upsert_comparison(99, 102, 150, {0: (-7, 10)})  # new contributor, new video
+    restored.upsert_comparison(99, 101, 150, {0: (3, 10)})
+    assert sum(t.n for t in tables) > sum(n_before)  # rows were appended...
+    assert {id(getattr(t, k)) for t in tables for k in t._dtypes} == arrays  # ...in place
