@@ -31,8 +31,11 @@ At 1M rows (976,745 comparisons, 95,878 videos; ``--size 1m --runs 2`` under
 105.5 s, of which the fit is 10.9 s and most of the rest writing every score to the
 database (``flush_scores`` at the first checkpoint, ORM objects built on the event
 loop); from a checkpoint 16.7 and 21.0 s; first ``submitComparison`` 281 and 365 ms
-against a hundredth of 71 and 85 ms (the first event starts a background refit
-whose CPU the online update shares); first refit 1.05 and 8.5 s.
+against a hundredth of 71 and 85 ms; first refit 1.05 and 8.5 s. The first event
+reallocated every learner table (loaded at exact size); with a quarter of headroom
+(app/learner/store.py), ``--skip-cold``, same load: first 100 and 104 ms against 62
+and 52 ms (×1.8: the first event also starts a background refit whose CPU the
+online update shares); ready 19.4 and 19.6 s.
 
 Sizes: ``demo`` = tiny_tournesol_2024-01 (what ``sunrank serve --demo`` loads),
 ``1m`` = bench/_common's synthetic 1M rows written as a Tournesol dataset and
