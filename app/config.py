@@ -58,6 +58,9 @@ class Settings:
     # Pinned rankings (app/resolvers/rankings.py) live this long in the cache for
     # their cursors, on every process; a later cursor of one is STALE_CURSOR.
     ranking_snapshot_ttl_seconds: float = 900.0
+    # What rankings read of the video table (app/resolvers/catalog.py) is kept this
+    # long in each process; its own writes are seen at once, others' within this.
+    video_catalog_max_age_seconds: float = 2.0
     # Largest accepted HTTP request body or WebSocket message (bytes): 413 / close 1009.
     max_body_bytes: int = 1024 * 1024
     # GraphQL documents (app/schema/limits.py), over HTTP and WebSocket: length before
@@ -299,6 +302,7 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "cache_enabled": _bool,
     "cache_namespace": str,
     "ranking_snapshot_ttl_seconds": _positive(float),
+    "video_catalog_max_age_seconds": _non_negative_float,
     "max_body_bytes": _positive(int),
     "max_query_bytes": _positive(int),
     "max_query_tokens": _positive(int),

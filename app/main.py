@@ -40,6 +40,7 @@ from app.http.persisted import PersistedQueries
 from app.http.ratelimit import RateLimit, RateLimiter
 from app.http.websocket import WebSocketGuard
 from app.ops import healthz, metrics, readyz
+from app.resolvers.catalog import VideoCatalog
 from app.response_cache import ResponseCache
 from app.schema import build_schema
 from app.sources.queue import start_worker
@@ -100,6 +101,17 @@ async def _invalidate_on_refit(learner: LearnerService, cache: Cache) -> None:
             await cache.data_changed()
 
 
+def _metadata_changed(app: Starlette) -> Callable[[], Awaitable[None]]:
+    """The metadata worker wrote a batch: drop what rankings keep of the videos, and
+    the cached answers."""
+
+    async def changed() -> None:
+        app.state.catalog.forget()
+        await app.state.cache.data_changed()
+
+    return changed
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     """Build the app. Migrations are the caller's job (``sunrank serve`` runs them)."""
     settings = settings or load_settings()
@@ -155,7 +167,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 await learner.start()
                 refits = asyncio.create_task(_invalidate_on_refit(learner, app.state.cache))
                 # Video metadata from YouTube, in the background (app/sources/queue.py).
-                metadata = start_worker(settings, on_change=app.state.cache.data_changed)
+                metadata = start_worker(settings, on_change=_metadata_changed(app))
                 app.state.metadata = metadata
                 mail = MailSender(settings)  # account mail, from the outbox (app/accounts)
                 mail.start()
@@ -224,6 +236,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.catalog = VideoCatalog(settings.video_catalog_max_age_seconds)
     # automatic persisted queries; a bad allow-list file stops here (ConfigError)
     app.state.persisted_queries = PersistedQueries(settings)
     app.state.token_cache = token_cache

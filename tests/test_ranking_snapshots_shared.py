@@ -25,6 +25,7 @@ from app.cache import Cache
 from app.criteria import CRITERION_INDEX, MAIN_CRITERION
 from app.db.validation import InvalidInput
 from app.resolvers import rankings
+from app.resolvers.catalog import VideoCatalog
 from app.resolvers.pagination import Key, decode_cursor
 from bench._replicas import SUBMIT
 from tests.conftest import REDIS_HOST, REDIS_PORT, require_service
@@ -239,27 +240,32 @@ async def test_a_snapshot_is_honoured_from_the_cache_until_it_expires(url):
         url = f"redis://{REDIS_HOST}:{REDIS_PORT}/0"
     cache = Cache(url, namespace=f"t-{uuid.uuid4().hex}")
     weights = rankings.DEFAULT_WEIGHTS
+    catalog = VideoCatalog(0.0)  # not read: every call ranks unsafe videos too, or fails first
     try:
         learner = _Learner(_table(1, 0.0))
         pinned, first = await rankings._snapshot(
-            learner, weights, {}, True, None, None, "after", cache, 1.5
+            learner, catalog, weights, {}, True, None, None, "after", cache, 1.5
         )
         learner.table = _table(2, 99.0)  # scores moved: computing again gives another ranking
         # another process: nothing in its memory, the shared copy is found
         del rankings._snapshots[pinned]
         again_id, again = await rankings._snapshot(
-            learner, weights, {}, True, None, pinned, "after", cache, 1.5
+            learner, catalog, weights, {}, True, None, pinned, "after", cache, 1.5
         )
         assert again_id == pinned and np.array_equal(again.ids, first.ids)
         # other arguments with this cursor: refused
         with pytest.raises(InvalidInput) as refused:
-            await rankings._snapshot(learner, weights, {}, False, None, pinned, "after", cache, 1.5)
+            await rankings._snapshot(
+                learner, catalog, weights, {}, False, None, pinned, "after", cache, 1.5
+            )
         assert refused.value.code.name == "BAD_PAGINATION"
         # once expired (here and in the cache): STALE_CURSOR
         del rankings._snapshots[pinned]
         await asyncio.sleep(2.0)  # past the 1.5 s lifetime (waiting, not timing)
         with pytest.raises(InvalidInput) as stale:
-            await rankings._snapshot(learner, weights, {}, True, None, pinned, "before", cache, 1.5)
+            await rankings._snapshot(
+                learner, catalog, weights, {}, True, None, pinned, "before", cache, 1.5
+            )
         assert (stale.value.code.name, stale.value.field) == ("STALE_CURSOR", "before")
     finally:
         await cache.close()

@@ -37,6 +37,7 @@ from app.http.asgi import send_json_error, state
 from app.http.auth import token_from_params
 from app.http.media import wants_graphql_response
 from app.http.persisted import PersistedQueries, PersistedQueryError
+from app.resolvers.catalog import VideoCatalog
 from app.resolvers.errors import unauthenticated
 
 
@@ -49,6 +50,7 @@ class Context:
     cache: Cache
     token_cache: auth.TokenCache | None
     viewer: auth.Viewer | None
+    catalog: VideoCatalog
     connection_params: dict | None = None
     memo: dict[Any, Any] = field(default_factory=dict)
 
@@ -248,6 +250,7 @@ class SunrankGraphQL(GraphQL[Context, None]):
             cache=app.state.cache,
             token_cache=getattr(app.state, "token_cache", None),
             viewer=state.get("viewer"),
+            catalog=app.state.catalog,
         )
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:

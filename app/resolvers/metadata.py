@@ -80,4 +80,5 @@ async def set_metadata(
     for column, value in updates.items():
         setattr(video, column, value)
     await video.save(update_fields=list(updates))
+    ctx.catalog.forget()  # committed: rankings see it at once
     return video

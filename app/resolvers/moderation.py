@@ -91,6 +91,7 @@ async def moderate(ctx: Any, youtube_id: str, unsafe: bool, reason: str | None) 
             created_at=now, using_db=conn,
         )  # fmt: skip
     ctx.memo.pop("moderated", None)
+    ctx.catalog.forget()  # committed: rankings see it at once
     log.info(
         "video moderated" if unsafe else "video moderation lifted",
         extra={"fields": {"video": youtube_id, "admin": admin.username, "reason": reason}},

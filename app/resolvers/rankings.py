@@ -48,16 +48,16 @@ import zlib
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import LambdaType
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import numpy as np
 
 from app.criteria import CRITERION_INDEX, MAIN_CRITERION
 from app.db import validation
-from app.db.models import Comparison, Video
+from app.db.models import Comparison
 from app.db.validation import InvalidInput
-from app.resolvers import moderation, videos
+from app.resolvers import videos
+from app.resolvers.catalog import VideoCatalog
 from app.resolvers.pagination import (
     Key,
     PaginationError,
@@ -66,7 +66,6 @@ from app.resolvers.pagination import (
     encode_cursor,
     window,
 )
-from app.sources.queue import HIDDEN
 
 log = logging.getLogger("sunrank.rankings")
 CURSOR_KIND = "rank"
@@ -163,10 +162,11 @@ async def rankings(
 
     async def compute() -> dict[str, Any]:
         snapshot_id, snapshot = await _snapshot(
-            learner, weights_, flt, include_unsafe, user_id, next(iter(snaps), None),
-            next(iter(cursors), "after"), ctx.cache, ctx.settings.ranking_snapshot_ttl_seconds,
+            learner, ctx.catalog, weights_, flt, include_unsafe, user_id,
+            next(iter(snaps), None), next(iter(cursors), "after"), ctx.cache,
+            ctx.settings.ranking_snapshot_ttl_seconds,
         )  # fmt: skip
-        return await _page(snapshot_id, snapshot, weights_, size, backward, cursors)
+        return await _page(snapshot_id, snapshot, ctx.catalog, weights_, size, backward, cursors)
 
     return await ctx.cache.get_or_compute("rankings", learner.watermark, params, compute)
 
@@ -178,15 +178,18 @@ async def compared_ids(user_id: int) -> set[int]:
 
 
 async def recommendable_mask(
-    table: Any, flt: dict[str, Any], include_unsafe: bool, exclude: set[int] | None = None
+    table: Any,
+    catalog: VideoCatalog,
+    flt: dict[str, Any],
+    include_unsafe: bool,
+    exclude: set[int] | None = None,
 ) -> np.ndarray:
     """Which rows of ``table`` pass the filter, safety (score, trust, availability,
     moderation) unless ``include_unsafe``, and are not in ``exclude``."""
     keep = np.ones(len(table.video_ids), bool)
     if not include_unsafe:
         keep &= table.safe()
-        hidden = [*await unavailable_ids(), *await moderation.moderated_ids()]
-        keep &= ~np.isin(table.video_ids, np.asarray(hidden, np.int64))
+        keep &= ~np.isin(table.video_ids, await catalog.hidden_ids())
     if flt:
         allowed = np.asarray(await videos.filtered_ids(flt), np.int64)
         keep &= np.isin(table.video_ids, allowed)
@@ -212,15 +215,11 @@ async def random_recommendations(
         exclude = await compared_ids(ctx.require_viewer("excludeCompared").id)
     table = await ctx.learner.ranking_table()
     main = table.scores[:, CRITERION_INDEX[MAIN_CRITERION]]
-    keep = ~np.isnan(main) & await recommendable_mask(table, flt, False, exclude)
+    keep = ~np.isnan(main) & await recommendable_mask(table, ctx.catalog, flt, False, exclude)
     pool = table.video_ids[keep]
     picked = np.random.default_rng().choice(pool, size=min(first, len(pool)), replace=False)
     rows = await videos.by_ids(picked.tolist())
     return [rows[v] for v in picked.tolist() if v in rows]
-
-
-async def unavailable_ids() -> list[int]:
-    return cast(list[int], await Video.filter(availability__in=HIDDEN).values_list("id", flat=True))
 
 
 def _sorted(table: Any, weights: tuple[tuple[str, float], ...]) -> tuple[Any, ...]:
@@ -269,6 +268,7 @@ def _snapshot_id(params: str, ids: np.ndarray, kept: bytes, snap: Snapshot) -> i
 
 async def _snapshot(
     learner: Any,
+    catalog: VideoCatalog,
     weights: tuple[tuple[str, float], ...],
     flt: dict[str, Any],
     include_unsafe: bool,
@@ -303,7 +303,7 @@ async def _snapshot(
         snap = Snapshot(params, int(version), ids, scores)
         kept = b""
     else:
-        keep = (await recommendable_mask(table, flt, include_unsafe, exclude))[rows]
+        keep = (await recommendable_mask(table, catalog, flt, include_unsafe, exclude))[rows]
         snap = Snapshot(params, int(version), ids[keep], scores[keep])
         kept = np.packbits(keep).tobytes()
     snapshot_id = _snapshot_id(params, ids, kept, snap)
@@ -427,46 +427,10 @@ def _position(snap: Snapshot, score: float, vid: int) -> int:
     return start + int(np.searchsorted(snap.ids[start:end], vid, side="right"))
 
 
-# (dialect, number of ids) -> (SQL, per-column converters). Building the page query
-# with the ORM (filter, values, pypika) took ~11 % of a cold rankings request; its
-# text only depends on the dialect and the number of ids (a page holds 1..100).
-_PAGE_SQL: dict[tuple[str, int], tuple[str, list[tuple[str, Callable[[Any], Any]]]]] = {}
-
-
-async def _page_rows(ids: list[int]) -> dict[int, dict[str, Any]]:
-    """:func:`videos.dicts_by_ids`, the same rows, with the ORM's SQL built once per
-    page size: the query is the ORM's own (same columns, same value conversion)."""
-    if not ids:
-        return {}
-    db = Video._choose_db()
-    key = (db.capabilities.dialect, len(ids))
-    plan = _PAGE_SQL.get(key)
-    if plan is None:
-        query = Video.filter(id__in=ids).values(*videos.DICT_FIELDS)
-        query._choose_db_if_not_chosen()
-        query._make_query()
-        sql, params = query.query.get_parameterized_sql()
-        if list(params) != ids:  # not the plain shape expected: no shortcut
-            return await videos.dicts_by_ids(ids)
-        columns = [  # as ValuesQuery._execute: plain functions are identities, skipped
-            (alias, func)
-            for alias, field in query._fields_for_select.items()
-            if not isinstance(func := query.resolve_to_python_value(Video, field), LambdaType)
-        ]
-        plan = _PAGE_SQL[key] = (sql, columns)
-    sql, columns = plan
-    out = {}
-    for row in await db.execute_query_dict(sql, ids):
-        for col, func in columns:
-            row[col] = func(row[col])
-        row = videos.shape_row(row)
-        out[row["pk"]] = row
-    return out
-
-
 async def _page(
     snapshot_id: int,
     snap: Snapshot,
+    catalog: VideoCatalog,
     weights: tuple[tuple[str, float], ...],
     size: int,
     backward: bool,
@@ -482,7 +446,7 @@ async def _page(
     start, stop, has_previous, has_next = window(total, lo, hi, size, backward)
     page_ids = snap.ids[start:stop].tolist()
     page_scores = snap.scores[start:stop].tolist()
-    rows = await _page_rows(page_ids)
+    rows = await catalog.rows(page_ids)
     edges = [
         {
             "cursor": encode_cursor(CURSOR_KIND, snapshot_id, s, vid),
