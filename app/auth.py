@@ -151,7 +151,9 @@ async def issue_token(user_id: int, client: str | None = None) -> str:
     """A new bearer token (a session) for the user; only its hash is stored."""
     token = secrets.token_urlsafe(TOKEN_BYTES)
     label = client[:MAX_CLIENT] if client else None
-    await ApiToken.create(user_id=user_id, token_sha256=sha256(token), client=label)
+    await ApiToken.create(
+        user_id=user_id, token_sha256=sha256(token), client=label, last_used_at=datetime.now(UTC)
+    )
     return token
 
 
@@ -172,6 +174,11 @@ class TokenCache:
 
     def put(self, digest: str, viewer: Viewer) -> None:
         self._items[digest] = viewer
+
+    def signed_in(self, user: User, token: str, settings: Settings) -> None:
+        """A token just issued: its first requests need not look it up."""
+        digest = sha256(token)
+        self.put(digest, viewer_of(user, settings, digest))
 
     def evict(self, digest: str) -> None:
         self._items.pop(digest, None)

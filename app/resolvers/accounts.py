@@ -28,10 +28,13 @@ async def register(ctx: Any, username: str, password: str) -> User:
 async def login(ctx: Any, username: str, password: str) -> tuple[User, str]:
     await abuse.check_login(ctx, username)  # refused attempts are not even checked
     try:
-        return await auth.login(username, password, client_of(ctx))
+        user, token = await auth.login(username, password, client_of(ctx))
     except InvalidInput:
         await abuse.failed_login(ctx, username)
         raise
+    if ctx.token_cache is not None:
+        ctx.token_cache.signed_in(user, token, ctx.settings)
+    return user, token
 
 
 def client_of(ctx: Any) -> str | None:

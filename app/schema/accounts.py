@@ -135,6 +135,8 @@ class AccountMutations:  # the domain mutations follow in AccountDomainMutations
             ctx.settings, input.username, input.password, input.email, input.language,
             client_of(ctx),
         )  # fmt: skip
+        if ctx.token_cache is not None:
+            ctx.token_cache.signed_in(user, token, ctx.settings)
         return RegisterPayload(token=token, user=_me(user))
 
     @strawberry.mutation(description="Confirm an address with the token of its mailed link.")
