@@ -11,7 +11,10 @@ Protocol, each run a fresh ``sunrank serve`` process on the same SQLite database
    fresh account submits ``--comparisons`` comparisons one after another (random
    pairs of the dataset's videos, a new pair each time) and each ``submitComparison``
    is timed from the client: the first against the median of the last ten (the
-   "hundredth"); then the process is stopped with SIGTERM (checkpoint again).
+   "hundredth"), and against a second fresh account's first comparison made after
+   them (the first one is a newcomer's too: a new contributor costs the learner a
+   little more, in any process); then the process is stopped with SIGTERM
+   (checkpoint again).
 3. The cost of the first full fit in a process (tracing included) is read from the
    server's log: the startup fit of ``cold``, and the first background refit of
    each run (``refit swapped in ... fit_seconds=``) when one happened within
@@ -249,23 +252,30 @@ def main() -> None:
         cold_fit = float(m.group(1)) if m else None
         print(f"cold start (no checkpoint): ready in {cold_ready:.2f} s, startup fit {cold_fit} s")
 
-    ready, first, hundredth, refits = [], [], [], []
+    ready, first, hundredth, newcomer, refits = [], [], [], [], []
     for run in range(args.runs):
         server = Server(env, workdir / f"run{run}.log")
         ready.append(server.wait_ready())
         try:
             lat = submit_series(server.base, f"bench{time.time_ns()}", youtube_ids,
                                 args.comparisons, run)  # fmt: skip
+            # a newcomer's first comparison in the warm process: what the first one
+            # after /readyz (also a newcomer's) should cost
+            (late,) = submit_series(
+                server.base, f"late{time.time_ns()}", youtube_ids, 1, 1000 + run
+            )
             refit = _first_refit_seconds(server, args.refit_wait)
         finally:
             server.stop()
         first.append(lat[0])
         hundredth.append(statistics.median(lat[-10:]))
+        newcomer.append(late)
         if refit is not None:
             refits.append(refit)
         print(
             f"run {run}: ready {ready[-1]:.2f} s | submitComparison first {lat[0]:.1f} ms, "
-            f"2nd {lat[1]:.1f} ms, median of the last 10 {hundredth[-1]:.1f} ms | "
+            f"2nd {lat[1]:.1f} ms, median of the last 10 {hundredth[-1]:.1f} ms, a newcomer's "
+            f"first after them {late:.1f} ms | "
             f"first refit in the process: {refit if refit is not None else 'none'} s",
             flush=True,
         )
@@ -279,6 +289,8 @@ def main() -> None:
         "first_comparison_ms": spread(first),
         "hundredth_comparison_ms": spread(hundredth),
         "first_over_hundredth": statistics.median(first) / statistics.median(hundredth),
+        "newcomer_later_ms": spread(newcomer),
+        "first_over_newcomer_later": statistics.median(first) / statistics.median(newcomer),
         "first_refit_seconds": spread(refits) if refits else None,
     }
     print(
@@ -286,7 +298,9 @@ def main() -> None:
         f"{res['ready_seconds']['median']:.2f} s [{min(ready):.2f}, {max(ready):.2f}] "
         f"(cold, no checkpoint: {cold_ready} s) | "
         f"first submitComparison {statistics.median(first):.1f} ms vs hundredth "
-        f"{statistics.median(hundredth):.1f} ms (×{res['first_over_hundredth']:.2f})"
+        f"{statistics.median(hundredth):.1f} ms (×{res['first_over_hundredth']:.2f}), vs a "
+        f"newcomer's first in the warm process {statistics.median(newcomer):.1f} ms "
+        f"(×{res['first_over_newcomer_later']:.2f})"
     )
     emit(res)
 

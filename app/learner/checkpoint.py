@@ -6,9 +6,11 @@ Layout of one checkpoint, a directory ``<root>/ckpt-<time_ns>-w<watermark>/``:
 * ``state.npz`` — the canonical arrays of ``Learner.state()`` except θ and ρ
   (id maps, comparisons, trust inputs, privacy), and the Laplace precisions, so
   that a restore computes nothing but the score views;
-* ``meta.json`` — format, watermark, hyper-parameter digest, sizes, and the
-  SHA-256 of every other file (so a torn or corrupted file is detected even where
-  TensorFlow's own checksums would not look).
+* ``meta.json`` — format, watermark, hyper-parameter digest, sizes, the events
+  applied online since the state was a full fit (``online_events``: 0 when it is
+  one, so a restore needs no refit), and the SHA-256 of every other file (so a
+  torn or corrupted file is detected even where TensorFlow's own checksums would
+  not look).
 
 Writes are atomic: everything goes to a hidden temp directory, files and the
 directory are fsync'ed, then one ``rename`` publishes it and the parent directory
@@ -86,6 +88,7 @@ def save(learner, directory, watermark: int) -> Path:
             "n_items": len(rho),
             "cap_slots": sv.capacity_slots,
             "cap_items": sv.capacity_items,
+            "online_events": learner.online_events,
             "created": time.time(),
             "sha256": {name: _sha256(tmp / name) for name in files},
         }
@@ -145,6 +148,7 @@ def _load_one(cls, path: Path, hparams):
         if "prec_theta" in state and "prec_rho" in state:  # older checkpoints: recomputed
             precision = (state.pop("prec_theta"), state.pop("prec_rho"))
         learner = cls.from_state(hparams, state, precision)
+        learner.online_events = meta.get("online_events")
     except CheckpointError:
         raise
     except Exception as e:  # corrupt content that still hashed right, or a bug: don't crash

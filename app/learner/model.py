@@ -144,6 +144,9 @@ def _lookup(sorted_keys: np.ndarray, values: np.ndarray, missing: int) -> np.nda
 class Learner:
     def __init__(self, hparams: HParams | None = None):
         self.hp = hparams or HParams()
+        # Events its owner applied online since the state was last a full fit (the
+        # drift a refit removes), recorded in checkpoints; None: unknown (an older one).
+        self.online_events: int | None = 0
         self._rebuild(
             user_id=np.zeros(0, np.int64),
             pretrust=np.zeros(0),
