@@ -217,6 +217,61 @@ async def test_refit_swaps_in_with_the_events_that_arrived_meanwhile(sample_db, 
     await service.stop()
 
 
+async def test_an_event_applied_between_two_slices_of_a_replay(sample_db, tmp_path, monkeypatch):
+    """The swap replays in slices (one solve each here); an event applied between two
+    of them is solved on the partly replayed state and publishes its videos, which the
+    end of the swap must not overwrite with the fit's older views of them."""
+    from app.learner import refit as refit_module
+
+    service = LearnerService(_settings(sample_db, tmp_path))
+    await service.start(background=False)
+    _, videos = await _some_pairs(12)
+    early = await User.create(username="early", password_hash="x")
+    late = await User.create(username="late", password_hash="x")
+    # before the refit, drift around videos 9 and 11, which the fit will move (its
+    # views): a trust change leaves its contributor's θ to the next refit
+    _, event = await writes.upsert_comparison(
+        early.id, videos[9].id, videos[11].id, {"largely_recommended": (6, 10)}
+    )
+    await service.apply(event)
+    trusted = await writes.set_pretrust(early.id, 0.8)
+    assert trusted is not None
+    await service.apply(trusted)
+    release = threading.Event()
+    service._refitter.submit(release.wait)
+    try:
+        refit = asyncio.create_task(service.refit())
+        while service.learner._solve_log is None:
+            await asyncio.sleep(0.01)
+        for i in range(4):  # applied during the fit: the replay re-solves them
+            _, event = await writes.upsert_comparison(
+                late.id, videos[i].id, videos[i + 1].id, {"largely_recommended": (8 - 4 * i, 10)}
+            )
+            await service.apply(event)
+        _, between = await writes.upsert_comparison(  # applied between two slices
+            early.id, videos[9].id, videos[10].id, {"largely_recommended": (-10, 10)}
+        )
+        slices = []
+        replay = refit_module.replay
+
+        def one_solve_then_the_event(learner, log, budget):
+            out = replay(learner, log, 0.0)
+            slices.append(len(log))
+            if len(slices) == 1:  # on the worker, between two slices, as it would be
+                service._apply_events([between])
+            return out
+
+        monkeypatch.setattr(refit_module, "replay", one_solve_then_the_event)
+        release.set()
+        await refit
+    finally:
+        release.set()
+    assert slices[0] >= 4 and slices == list(range(slices[0], 0, -1)), "a solve per slice"
+    assert service.watermark == between.id
+    _published_match_the_learner(service)
+    await service.stop()
+
+
 async def test_scores_are_flushed_to_the_score_tables(sample_db, tmp_path):
     service = LearnerService(_settings(sample_db, tmp_path))
     await service.start(background=False)  # the startup fit checkpoints and flushes

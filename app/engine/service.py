@@ -3,9 +3,8 @@
 Threads. Every call into the live :class:`Learner` runs on one worker thread, so
 the learner needs no locks and the event loop never waits on TensorFlow. A
 background refit fits a copy of the arrays on a second thread; when it finishes,
-the worker installs the optimum and re-solves on top what the online updates
-solved meanwhile, all in one worker call, so readers see either the old or the new
-scores, never a mix.
+the worker installs the optimum, re-solves on top what the online updates solved
+meanwhile, then publishes the scores that moved (see "The swap" below).
 
 Online updates while a refit runs. Their stalls of 0.25–0.9 s under refits were
 full (generation-2) garbage collections, not TensorFlow: each refit allocates
@@ -19,18 +18,26 @@ update 0.8–1 s). What remains is the CPU the refit takes on a 2-core machine.
 Anything that embeds this service in a long-lived process should freeze likewise.
 A fit in a niced child process (no shared GIL, thread pool or CPU priority) was
 tried: with the heap frozen it measured no better than this thread, for a second
-TensorFlow runtime's memory, so the fit stays here. A refit also holds the worker
-while it swaps in (``swap_ms`` in its log line): an update arriving then waits.
-The swap is the replay (``adopt_ms``: re-solving the 1–8 events applied during the
-fit, each costing what its online update did) and the republishing of what the
-replay moved (``publish_ms``). The latter is vectorised (``_republish_items``: only
-views that changed, no Σ trust); per-video ``_view_of`` + ``sum_trust`` of the ~110
-videos a replay touches took p50 6 / p90 83 / p99 242 ms under
-``bench/_live_gap.py --seconds 60``, now 0.5–1.7 / 5–8 / 24–27 ms. Swap over two
-alternated rounds (before → after): p50 76 → 56 and 42 → 21 ms, p99 559 → 274 and
-259 → 142, max 804 → 286 and 286 → 146. The replay stays on the worker, in one
-piece: interleaving online updates with it would change the order of the solves
-(live would no longer be the fit plus the same replay).
+TensorFlow runtime's memory, so the fit stays here.
+
+The swap. A refit holds the worker while it swaps in: the install of the fitted
+values, the replay (``adopt_ms``: re-solving the events applied during the fit,
+each costing what its online update did) and the republishing of what moved
+(``publish_ms``; ``swap_ms`` in all). The republishing is vectorised
+(``_republish_items``: only views that changed, no Σ trust); per-video
+``_view_of`` + ``sum_trust`` of the ~110 videos a replay touches took p50 6 / p90 83
+/ p99 242 ms under ``bench/_live_gap.py --seconds 60``, now 0.5–1.7 / 5–8 / 24–27 ms.
+The replay runs in slices of ``REPLAY_SLICE_S`` (one worker call each, ``hold_ms``
+the longest), so an online update arriving meanwhile waits for one slice, not the
+whole replay: at 1M rows a refit of 4–6 s replays ~100 events, which held the
+worker 0.6–0.8 s in one piece and made a submission then take 575 ms. An event
+applied between two slices is solved on the fitted values plus the part replayed so
+far (its own data is all there: only values wait for their re-solve), and publishes
+its videos as usual; the rest of the replay then goes on, and the swap publishes the
+fit's views except for those videos (already newer) and whatever the replay moved.
+Until then readers see the scores of before the swap. The order of the local solves
+differs from "fit, then the whole replay, then the event" only for such events; the
+next refit removes what that changes.
 
 Reads. After each applied event the worker publishes immutable :class:`ScoreView`
 objects for the videos that changed into a dict the event loop reads without a
@@ -50,7 +57,7 @@ arrive (``refit_every_events`` = 1 by default; a warm-started refit of the demo
 data takes about 0.3 s off the worker): the live scores are always a full fit of
 the log up to a recent snapshot plus the few events applied online since, and
 ``freshness()`` says how many (``/readyz`` shows it). After a restore the first
-refit runs at once, whatever the checkpoint held. Refits work in place
+refit runs at once when the checkpoint holds online drift (``online_events``). Refits work in place
 (``refit.py``: no second learner), rebuild only the score views that moved, and
 mark for the score tables only what moved by more than ``FLUSH_EPS`` (all of it
 every ``FULL_FLUSH_EVERY_S``), so back-to-back refits do not rewrite the database.
@@ -60,6 +67,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 import tempfile
@@ -88,6 +96,9 @@ MAIN = CRITERION_INDEX[MAIN_CRITERION]
 _CRITERION_ORDER = {name: k for k, name in enumerate(CRITERION_NAMES)}
 REFIT_POLL_S = 0.05  # how often the refit loop looks for new events
 REFIT_REST = 1.0  # after a refit, wait this fraction of its duration before the next
+# A refit's replay runs in slices of about this long on the worker, events arriving
+# meanwhile applied in between (at 1M rows a whole replay held it 0.6-0.8 s).
+REPLAY_SLICE_S = 0.02
 VIEW_EPS = 1e-6  # raw ρ / uncertainty change below which a refit keeps a video's view
 FLUSH_EPS = 1e-3  # raw θ change (≤ 0.1 display point) below which a refit leaves a row
 FULL_FLUSH_EVERY_S = 3600.0  # ... and every so often it rewrites them all anyway
@@ -205,6 +216,8 @@ class LearnerService:
         self._wake = asyncio.Event()
         self._checkpoint_hint = False
         self._adopted: dbio.Published | None = None  # newest published state installed
+        # videos published by events applied during a refit's replay (None: none runs)
+        self._published_meanwhile: set[int] | None = None
         self._last_adopt_check = 0.0
         self._published_refits = 0
         self._last_publish = 0.0
@@ -385,6 +398,8 @@ class LearnerService:
                 self._views.pop(video, None)
             self._sum_trust[video] = self.learner.sum_trust(video, MAIN)
         self._dirty_videos |= videos
+        if self._published_meanwhile is not None:  # during a refit's replay
+            self._published_meanwhile |= videos
         self.version += 1
         return out
 
@@ -576,25 +591,46 @@ class LearnerService:
                 await self._on_worker(refit.abandon, self.learner)
             raise
 
-        # how long the swap held the worker (online updates wait), and its parts
-        times = {"swap": 0.0, "adopt": 0.0, "publish": 0.0}
+        # The swap, on the worker: install the fit, replay what online updates solved
+        # since the snapshot in slices of REPLAY_SLICE_S (events arriving meanwhile
+        # are applied between two slices), then publish. Timed: how long it held the
+        # worker in all (swap_ms) and at most at once (hold_ms), and its parts.
+        times = {"swap": 0.0, "hold": 0.0, "adopt": 0.0, "publish": 0.0, "slices": 0}
 
-        def swap() -> tuple[int, dict[int, dict[str, ScoreView]]]:
-            t = time.perf_counter()
-            try:
-                return install()
-            finally:
-                times["swap"] = time.perf_counter() - t
+        def timed(step: Callable[[], T], part: str) -> Callable[[], T]:
+            def run() -> T:
+                t = time.perf_counter()
+                try:
+                    return step()
+                finally:
+                    took = time.perf_counter() - t
+                    times["swap"] += took
+                    times[part] += took
+                    times["hold"] = max(times["hold"], took)
+                    times["slices"] += 1
 
-        def install() -> tuple[int, dict[int, dict[str, ScoreView]]]:
+            return run
+
+        def begin() -> tuple[np.ndarray, list] | None:
             if self.learner is not target:  # replaced by an adopted state: that one wins
-                return self._online_since_fit, {}
+                return None
             if solver is not None:
                 self.learner._solver = solver
-            t = time.perf_counter()
-            touched = refit.adopt(self.learner, snap, res)
-            times["adopt"] = time.perf_counter() - t
+            self._published_meanwhile = set()
+            return refit.install(self.learner, snap, res)
+
+        def replay(log: list) -> tuple[np.ndarray, list]:
+            if self.learner is not target:
+                return np.zeros(0, np.int64), []
+            return refit.replay(self.learner, log, REPLAY_SLICE_S)
+
+        def finish(touched: np.ndarray) -> tuple[int, dict[int, dict[str, ScoreView]]]:
+            meanwhile, self._published_meanwhile = self._published_meanwhile or set(), None
+            if self.learner is not target:
+                return self._online_since_fit, {}
             for video, view in views.items():
+                if video in meanwhile:  # published since from the live state: newer
+                    continue
                 if view:
                     self._views[video] = view
                 else:
@@ -605,15 +641,27 @@ class LearnerService:
                 self._dirty_videos |= set(self._views)
                 self._dirty_users |= set(self.learner.user_ids())
             self._online_since_fit = self._events_since_refit
-            out = {v: self._views.get(v, {}) for v in views}
-            t = time.perf_counter()
+            out = {v: self._views.get(v, {}) for v in views if v not in meanwhile}
             out.update(self._republish_items(touched))
-            times["publish"] = time.perf_counter() - t
             if out:
                 self.version += 1
             return self._online_since_fit, out
 
-        since, published = await self._on_worker(swap)
+        try:
+            begun = await self._on_worker(timed(begin, "adopt"))
+            touched = np.zeros(0, np.int64)
+            if begun is not None:
+                touched, pending = begun
+                while pending:
+                    items, pending = await self._on_worker(
+                        timed(functools.partial(replay, pending), "adopt")
+                    )
+                    touched = np.union1d(touched, items)
+            since, published = await self._on_worker(
+                timed(functools.partial(finish, touched), "publish")
+            )
+        finally:
+            self._published_meanwhile = None
         report = res.report
         self._refits += 1
         self._fit_snapshot_at = snapshot_at
@@ -628,6 +676,7 @@ class LearnerService:
                 "fit_seconds": round(report.seconds, 3), "events_since_snapshot": since,
                 "videos_moved": len(views), "version": self.version,
                 "swap_ms": round(times["swap"] * 1000, 1),
+                "hold_ms": round(times["hold"] * 1000, 1), "slices": times["slices"],
                 "adopt_ms": round(times["adopt"] * 1000, 1),
                 "publish_ms": round(times["publish"] * 1000, 1),
             }},

@@ -9,17 +9,20 @@ the GIL, on every refit. Now:
    learner starts logging the blocks its online updates solve;
 2. ``fit(snapshot)`` (any thread): warm-started Newton-CG to the tolerance and the
    Laplace precisions, in TensorFlow, on those copies only;
-3. ``adopt(learner, snapshot, result)`` (on the worker): θ, ρ and precisions of
-   everything that existed at the snapshot take the fitted values; then what
-   happened since is re-solved on top, with today's structure: the ρ of items
-   whose pull weights changed (trust, voting rights, new raters), then every block
-   (and contributor sweep) an online update solved since the snapshot, in order.
-   That is what replaying the events on the fitted copy did, without a second
-   learner.
+3. ``install(learner, snapshot, result)`` (on the worker): θ, ρ and precisions of
+   everything that existed at the snapshot take the fitted values, and the ρ of
+   items whose pull weights changed since (trust, voting rights, new raters) are
+   re-solved; then ``replay`` re-solves, with today's structure, every block (and
+   contributor sweep) an online update solved since the snapshot, in order. That
+   is what replaying the events on the fitted copy did, without a second learner.
+   The replay can run in slices (the service's swap does, so that events arriving
+   meanwhile wait for one slice, not for all of it); ``adopt`` is both in one go.
 """
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -98,9 +101,10 @@ def abandon(learner: Any) -> None:
     learner._solve_log = None
 
 
-def adopt(learner: Any, snap: Snapshot, res: Result) -> np.ndarray:
-    """Install the fit (see the module doc); returns the items (learner indices,
-    sorted, unique) re-solved on top of it."""
+def install(learner: Any, snap: Snapshot, res: Result) -> tuple[np.ndarray, list]:
+    """Write the fit into ``learner`` and re-solve the items whose pull weights moved
+    since the snapshot. Returns (those items, the online solves logged since the
+    snapshot): :func:`replay` re-solves them on top, in order."""
     log, learner._solve_log = learner._solve_log or [], None
     S, n_items = len(res.theta), len(res.rho)
     learner.slots.theta[:S] = res.theta
@@ -113,9 +117,29 @@ def adopt(learner: Any, snap: Snapshot, res: Result) -> np.ndarray:
     if len(moved_w):
         redo = np.unique(learner.slots.item[moved_w]).astype(np.int64)
         learner._solve_local(np.zeros(0, np.int64), redo)
+    return redo, log
+
+
+def replay(learner: Any, log: list, budget: float = math.inf) -> tuple[np.ndarray, list]:
+    """Re-solve the logged solves in order, for about ``budget`` seconds (at least
+    one). Returns (the items re-solved, sorted and unique; what is left of ``log``)."""
+    started = time.perf_counter()
+    redo = np.zeros(0, np.int64)
+    done = 0
     for method, args in log:  # _solve_local(block, items) or _sweep(u, c, block)
         items = getattr(learner, method)(*args)
         if method == "_solve_local":
             items = args[1]
         redo = np.union1d(redo, items)
-    return redo
+        done += 1
+        if time.perf_counter() - started >= budget:
+            break
+    return redo, log[done:]
+
+
+def adopt(learner: Any, snap: Snapshot, res: Result) -> np.ndarray:
+    """Install the fit and replay everything since its snapshot, in one go (see the
+    module doc); returns the items (learner indices, sorted, unique) re-solved."""
+    redo, log = install(learner, snap, res)
+    items, _ = replay(learner, log)
+    return np.union1d(redo, items)
