@@ -24,8 +24,9 @@ the gap is sampled every 2 s until it is back under 1 point.
 Also reported (median / p90 / p99 / max): ``apply_ms``, each streamed comparison's
 ``service.apply`` (the online update, waiting behind a refit's swap included), and,
 from the service's "refit swapped in" log lines, ``swap_ms`` (how long the swap held
-the worker), its parts ``adopt_ms`` (install + replay) and ``publish_ms`` (views of
-what the replay moved), and ``replayed`` (events re-solved on top of the fit).
+the worker in all), ``hold_ms`` (the longest it held it at once: the replay runs in
+slices), its parts ``adopt_ms`` (install + replay) and ``publish_ms`` (views of what
+the replay moved), and ``replayed`` (events re-solved on top of the fit).
 Note the reference fits run on another thread of the same process (the server has
 none): they take CPU and the GIL from the worker, so these latencies are pessimistic.
 
@@ -101,7 +102,8 @@ def _gap(live: dict, ref: dict) -> dict:
 
 class SwapLog(logging.Handler):
     """The fields of the service's "refit swapped in" log lines (swap_ms: how long
-    the swap held the worker; adopt_ms, publish_ms: its parts, where logged)."""
+    the swap held the worker in all, hold_ms: at most at once; adopt_ms, publish_ms:
+    its parts, where logged)."""
 
     def __init__(self) -> None:
         super().__init__(logging.INFO)
@@ -255,7 +257,7 @@ async def _run(args: argparse.Namespace) -> dict:
             "apply_ms": _dist(stream.apply_ms),
             **{
                 f"{k}_ms": _dist([f[f"{k}_ms"] for f in swap_log.swaps if f"{k}_ms" in f])
-                for k in ("swap", "adopt", "publish")
+                for k in ("swap", "hold", "adopt", "publish")
             },
             "replayed": _dist([f["events_since_snapshot"] for f in swap_log.swaps]),
         }
@@ -358,7 +360,7 @@ def main() -> None:
         f"median {res['gap_median']:.3f}, samples over 1 point: {res['samples_over_1']}; "
         f"refits {res['refits']}"
     )
-    for key in ("apply_ms", "swap_ms", "adopt_ms", "publish_ms", "replayed"):
+    for key in ("apply_ms", "swap_ms", "hold_ms", "adopt_ms", "publish_ms", "replayed"):
         d = res[key]
         if d["n"]:
             print(
