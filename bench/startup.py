@@ -40,6 +40,17 @@ reallocated every learner table (loaded at exact size); with a quarter of headro
 and 52 ms (×1.8: the first event also starts a background refit whose CPU the
 online update shares); ready 19.4 and 19.6 s.
 
+Later, on a quiet machine (``--size 1m --runs 3``): scores written as plain rows,
+cold start 58.4 → 46.7 s (fit 8.1 s, writing the scores 24 s); a checkpoint that is
+a full fit needs no refit at restart: first 31.7 ms against a hundredth of 36.6 ms
+(before: 47.5 against 11.7, beside a refit of 0.6 s that found nothing to do). From
+a checkpoint holding online drift the refit runs at once, beside the first requests:
+first 61-78 ms against 35-42 ms (``--skip-cold``). A newcomer's first comparison
+after the hundred took 575 ms twice out of three, waiting for a refit's swap that
+held the worker 0.6-0.8 s; with the replay in slices, 43-44 ms (longest hold 106 ms).
+At the demo size (``--runs 5 --skip-cold``): first 17-19 ms, hundredth 11-14 ms, a
+newcomer's first in the warm process 13-15 ms.
+
 Sizes: ``demo`` = tiny_tournesol_2024-01 (what ``sunrank serve --demo`` loads),
 ``1m`` = bench/_common's synthetic 1M rows written as a Tournesol dataset and
 imported. Last line: one JSON object.
