@@ -57,10 +57,11 @@ arrive (``refit_every_events`` = 1 by default; a warm-started refit of the demo
 data takes about 0.3 s off the worker): the live scores are always a full fit of
 the log up to a recent snapshot plus the few events applied online since, and
 ``freshness()`` says how many (``/readyz`` shows it). After a restore the first
-refit runs at once when the checkpoint holds online drift (``online_events``). Refits work in place
-(``refit.py``: no second learner), rebuild only the score views that moved, and
-mark for the score tables only what moved by more than ``FLUSH_EPS`` (all of it
-every ``FULL_FLUSH_EVERY_S``), so back-to-back refits do not rewrite the database.
+refit runs at once when the checkpoint holds online drift (``online_events``).
+Refits work in place (``refit.py``: no second learner), rebuild only the score
+views that moved, and mark for the score tables only what moved by more than
+``FLUSH_EPS`` (all of it every ``FULL_FLUSH_EVERY_S``), so back-to-back refits do
+not rewrite the database.
 """
 
 from __future__ import annotations
@@ -398,8 +399,9 @@ class LearnerService:
                 self._views.pop(video, None)
             self._sum_trust[video] = self.learner.sum_trust(video, MAIN)
         self._dirty_videos |= videos
-        if self._published_meanwhile is not None:  # during a refit's replay
-            self._published_meanwhile |= videos
+        meanwhile = self._published_meanwhile  # (read once: the swap may clear it)
+        if meanwhile is not None:  # during a refit's replay
+            meanwhile |= videos
         self.version += 1
         return out
 
