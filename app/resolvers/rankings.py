@@ -27,7 +27,9 @@ page), unless the ranking computed now is the same. ``rank`` is the position in 
 snapshot.
 
 Sorting is done once per (score version, weights): the pre-sorted order is reused
-by every later request of that version, which then only masks and slices.
+by every later request of that version, which then only masks and slices. The
+page's video rows and the set of hidden videos come from the process's
+:class:`~app.resolvers.catalog.VideoCatalog`, not from a query per request.
 
 The whole page (edges with video metadata) is cached under a key holding the
 learner's score version and every argument, so a cached page is never staler
