@@ -69,6 +69,7 @@ async def test_a_read_overtaken_by_a_write_is_served_but_not_kept(db, monkeypatc
 
 
 async def test_hidden_ids_are_unavailable_or_moderated_videos(db: str) -> None:
+    """(the moderated ones also answer ``unsafeReasons``)"""
     ids = await _videos(6)
     await Video.filter(id=ids[1]).update(availability="deleted")
     await Video.filter(id=ids[2]).update(availability="private")
@@ -76,7 +77,9 @@ async def test_hidden_ids_are_unavailable_or_moderated_videos(db: str) -> None:
     await VideoModeration.create(video_id=ids[4], reason="spam", moderated_at=datetime.now(UTC))
     catalog = VideoCatalog(max_age=3600.0)
     assert (await catalog.hidden_ids()).tolist() == sorted([ids[1], ids[2], ids[4]])
+    assert await catalog.moderated_ids() == {ids[4]}
     await VideoModeration.filter(video_id=ids[4]).delete()
     assert ids[4] in (await catalog.hidden_ids()).tolist()  # elsewhere: within max_age
     catalog.forget()
     assert (await catalog.hidden_ids()).tolist() == sorted([ids[1], ids[2]])
+    assert await catalog.moderated_ids() == frozenset()

@@ -1,7 +1,8 @@
 """What rankings read of the video table, kept briefly in this process's memory.
 
 A ranking page shows 1-100 videos' display fields, and the default ranking leaves
-out the videos YouTube reports deleted or private and those an admin moderated.
+out the videos YouTube reports deleted or private and those an admin moderated
+(which ``safe`` and ``unsafeReasons`` also read).
 Read from the database on every request, those reads were most of what a ranking
 costs once its scores are sorted: each query is a round trip through aiosqlite's
 thread (or asyncpg), ~470 of ~1,240 µs of CPU per cold ``rankings(first: 20)`` in
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -40,7 +41,7 @@ class VideoCatalog:
     def __init__(self, max_age: float, max_rows: int = MAX_ROWS):
         self.max_age, self.max_rows = max_age, max_rows
         self._rows: OrderedDict[int, tuple[float, dict[str, Any]]] = OrderedDict()
-        self._hidden: tuple[float, np.ndarray] | None = None
+        self._hidden: tuple[float, tuple[np.ndarray, frozenset[int]]] | None = None
         self._generation = 0  # moved by forget(): reads begun before it are not kept
 
     def forget(self) -> None:
@@ -76,13 +77,25 @@ class VideoCatalog:
     async def hidden_ids(self) -> np.ndarray:
         """Sorted ids of the videos no default ranking shows whatever their scores:
         unavailable at YouTube (deleted, private) or moderated by an admin."""
+        return (await self._hidden_sets())[0]
+
+    async def moderated_ids(self) -> frozenset[int]:
+        """The videos an admin marked unsafe (``unsafeReasons``: MODERATED)."""
+        return (await self._hidden_sets())[1]
+
+    async def _hidden_sets(self) -> tuple[np.ndarray, frozenset[int]]:
         now = time.monotonic()
         if self._hidden is not None and now - self._hidden[0] < self.max_age:
             return self._hidden[1]
         generation = self._generation
-        unavailable = await Video.filter(availability__in=HIDDEN).values_list("id", flat=True)
-        moderated = await VideoModeration.all().values_list("video_id", flat=True)
-        hidden = np.unique(np.array([*unavailable, *moderated], np.int64))
+        # (tortoise types values_list(flat=True) as tuples: each is a list of ids)
+        unavailable = cast(
+            list[int], await Video.filter(availability__in=HIDDEN).values_list("id", flat=True)
+        )
+        moderated = frozenset(
+            cast(list[int], await VideoModeration.all().values_list("video_id", flat=True))
+        )
+        sets = (np.unique(np.array([*unavailable, *moderated], np.int64)), moderated)
         if generation == self._generation and self.max_age > 0:
-            self._hidden = (now, hidden)
-        return hidden
+            self._hidden = (now, sets)
+        return sets

@@ -35,14 +35,6 @@ UNAVAILABLE = "unavailable"
 MODERATED = "moderated"
 
 
-async def moderated_ids(ctx: Any = None) -> set[int]:
-    """Videos an admin marked unsafe (few: one query, memoised per request)."""
-    memo = ctx.memo if ctx is not None else {}
-    if "moderated" not in memo:
-        memo["moderated"] = set(await VideoModeration.all().values_list("video_id", flat=True))
-    return memo["moderated"]
-
-
 async def unsafe_reasons(ctx: Any, video_id: int, availability: str | None) -> list[str]:
     learner = ctx.learner
     main = learner.video_scores(video_id).get(MAIN_CRITERION)
@@ -53,7 +45,7 @@ async def unsafe_reasons(ctx: Any, video_id: int, availability: str | None) -> l
         reasons.append(INSUFFICIENT_TRUST)
     if availability in HIDDEN:
         reasons.append(UNAVAILABLE)
-    if video_id in await moderated_ids(ctx):
+    if video_id in await ctx.catalog.moderated_ids():
         reasons.append(MODERATED)
     return reasons
 
@@ -90,8 +82,7 @@ async def moderate(ctx: Any, youtube_id: str, unsafe: bool, reason: str | None) 
             video_id=video.id, admin_id=admin.id, unsafe=unsafe, reason=reason,
             created_at=now, using_db=conn,
         )  # fmt: skip
-    ctx.memo.pop("moderated", None)
-    ctx.catalog.forget()  # committed: rankings see it at once
+    ctx.catalog.forget()  # committed: rankings and unsafeReasons see it at once
     log.info(
         "video moderated" if unsafe else "video moderation lifted",
         extra={"fields": {"video": youtube_id, "admin": admin.username, "reason": reason}},
