@@ -54,23 +54,11 @@ GRID = [  # (c, λ, δ), ν = 10 λ
 UNBOUNDED = (1.0, 10.0, 3.0, 0.1)  # c, λ, δ, ν: λ/ν = 100
 
 
-def _phi(x: np.ndarray) -> np.ndarray:
-    ax = np.abs(x)
-    small = ax < 0.05
-    s = np.where(small, 1.0, ax)
-    big = s + np.log1p(-np.exp(-2 * s)) - np.log(2) - np.log(s)
-    return np.where(small, x * x / 6 - x**4 / 180, big)
-
-
-def _dphi(x: np.ndarray) -> np.ndarray:
-    small = np.abs(x) < 0.05
-    s = np.where(small, 1.0, x)
-    return np.where(small, x / 3 - x**3 / 45, 1 / np.tanh(s) - 1 / s)
-
-
 def solve(p: dict, c: float, lam: float, delta: float, nu: float, sigma: float = 7.0):
     """argmin J with the pull λ·w·δ·log cosh((c·θ − ρ)/δ); returns ρ."""
     from scipy.optimize import minimize
+
+    from app.learner.scale import dphi, phi
 
     ra, rb, r, si, w = p["ra"], p["rb"], p["r"], p["si"], p["w"]
     S, n_items = len(si), p["n_items"]
@@ -82,9 +70,9 @@ def solve(p: dict, c: float, lam: float, delta: float, nu: float, sigma: float =
         a = np.abs(e) / delta
         h = delta * (a + np.log1p(np.exp(-2 * a)) - np.log(2))
         dh = np.tanh(e / delta)
-        J = (np.sum(_phi(d) - r * d) + lam * np.sum(w * h) + np.sum(th * th) / (2 * sigma**2)
+        J = (np.sum(phi(d) - r * d) + lam * np.sum(w * h) + np.sum(th * th) / (2 * sigma**2)
              + 0.5 * nu * np.sum(rho * rho))  # fmt: skip
-        gd = _dphi(d) - r
+        gd = dphi(d) - r
         gt = np.bincount(rb, gd, S) - np.bincount(ra, gd, S) + c * lam * w * dh + th / sigma**2
         gr = nu * rho - np.bincount(si, lam * w * dh, n_items)
         return J, np.concatenate([gt, gr])
@@ -100,6 +88,7 @@ def main() -> None:
 
     from app.learner import Learner
     from app.learner.hparams import HParams
+    from app.learner.scale import squash
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--size", default="M", choices=["S", "M", "L"])
@@ -131,7 +120,7 @@ def main() -> None:
     def measure(c: float, lam: float, delta: float, nu: float) -> dict:
         t = time.perf_counter()
         rho = solve(problem, c, lam, delta, nu)[main_items]
-        display = 100 * rho / np.sqrt(1 + rho * rho)
+        display = squash(rho)
         return {
             "c": c, "lam": lam, "delta": delta, "nu": nu,
             "spearman": round(float(spearmanr(rho, true).statistic), 4),

@@ -32,9 +32,15 @@ async def login(ctx: Any, username: str, password: str) -> tuple[User, str]:
     except InvalidInput:
         await abuse.failed_login(ctx, username)
         raise
+    signed_in(ctx, user, token)
+    return user, token
+
+
+def signed_in(ctx: Any, user: User, token: str) -> None:
+    """A token just issued (login, register): this process's token cache knows it, so
+    its first requests neither read nor write its row."""
     if ctx.token_cache is not None:
         ctx.token_cache.signed_in(user, token, ctx.settings)
-    return user, token
 
 
 def client_of(ctx: Any) -> str | None:

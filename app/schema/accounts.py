@@ -18,7 +18,7 @@ from app.accounts import (
     sessions,
 )
 from app.db.validation import InvalidInput
-from app.resolvers.accounts import apply, client_of, user_by_name
+from app.resolvers.accounts import apply, client_of, signed_in, user_by_name
 from app.schema.errors import ErrorCode
 from app.schema.mutation import ADMIN, SIGNED_IN, USER, payload
 from app.schema.preferences import SettingsType, UpdateSettingsInput
@@ -135,8 +135,7 @@ class AccountMutations:  # the domain mutations follow in AccountDomainMutations
             ctx.settings, input.username, input.password, input.email, input.language,
             client_of(ctx),
         )  # fmt: skip
-        if ctx.token_cache is not None:
-            ctx.token_cache.signed_in(user, token, ctx.settings)
+        signed_in(ctx, user, token)
         return RegisterPayload(token=token, user=_me(user))
 
     @strawberry.mutation(description="Confirm an address with the token of its mailed link.")
